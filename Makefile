@@ -1,0 +1,37 @@
+# Authy2 — the two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint migrate seed clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python requirements/base.txt requirements/production.txt requirements/development.txt
+	$(BIN)/pip install --quiet -r requirements/development.txt
+	touch $(STAMP)
+
+install: $(STAMP)  ## create the venv and install every pinned dependency
+
+migrate: install  ## apply the migrations to the configured database
+	$(BIN)/python scripts/init_db.py
+
+seed: migrate  ## create the demo users (idempotent)
+	$(BIN)/python -m scripts.seed_data
+
+run: seed  ## set up and serve on http://$(HOST):$(PORT) (SQLite + SQL session store by default)
+	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+test: install  ## run the whole suite against local PostgreSQL and Redis
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,86 @@
+"""The caller's own account: profile, password, deletion, organizations."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from app.api.common import (
+    clear_session_cookies,
+    current_session,
+    current_user,
+    load,
+    login_required,
+    request_info,
+)
+from app.envelope import success
+from app.extensions import db
+from app.schemas.auth import UserSchema
+from app.schemas.users import AccountDeleteSchema, PasswordChangeSchema, UserUpdateSchema
+from app.services import users as user_service
+
+bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
+
+
+@bp.get("/me")
+@login_required
+def get_me() -> Response:
+    """The caller's profile."""
+    return success({"user": UserSchema().dump(current_user())}, "Profile")
+
+
+@bp.patch("/me")
+@login_required
+def update_me() -> Response:
+    """Update name and/or email (email needs current_password); other fields are refused."""
+    data = load(UserUpdateSchema())
+    user = user_service.update_profile(
+        current_user(),
+        request_info(),
+        name=data.get("name"),
+        email=data.get("email"),
+        current_password=data.get("current_password"),
+        fields_given=frozenset(data),
+    )
+    db.session.commit()
+    return success({"user": UserSchema().dump(user)}, "Profile updated")
+
+
+@bp.delete("/me")
+@login_required
+def delete_me() -> Response:
+    """Delete the account (confirm with `password`); every session ends."""
+    data = load(AccountDeleteSchema(), optional=True)
+    user_service.delete_account(current_user(), data.get("password"), request_info())
+    db.session.commit()
+    response = success(None, "Account deleted")
+    clear_session_cookies(response)
+    return response
+
+
+@bp.post("/me/password")
+@login_required
+def change_password() -> Response:
+    """Change the password; every other session is revoked, this one stays."""
+    data = load(PasswordChangeSchema())
+    revoked = user_service.change_password(
+        current_user(), data["current_password"], data["new_password"], current_session().id, request_info()
+    )
+    db.session.commit()
+    return success({"sessions_revoked": revoked}, "Password changed")
+
+
+@bp.get("/me/organizations")
+@login_required
+def list_my_organizations() -> Response:
+    """Organizations the caller belongs to, with the caller's role in each."""
+    items = [
+        {
+            "id": str(org.id),
+            "name": org.name,
+            "slug": org.slug,
+            "role": membership.role.value,
+            "joined_at": membership.created_at.isoformat(),
+        }
+        for org, membership in user_service.list_user_organizations(current_user())
+    ]
+    return success({"organizations": items}, "Organizations", meta={"total": len(items)})

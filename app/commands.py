@@ -1,0 +1,39 @@
+"""CLI commands, available as `flask <cmd>` and `python manage.py <cmd>`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+audit_cli = AppGroup("audit", help="Audit log tools.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 naming the first bad row."""
+    from app.services.audit import verify_chain
+
+    count, problem = verify_chain()
+    if problem is None:
+        click.echo(f"audit chain OK: {count} rows verified")
+        return
+    click.echo(f"audit chain BROKEN at row id {problem.row_id}: {problem.reason}", err=True)
+    sys.exit(1)
+
+
+@click.command("seed")
+def seed_command() -> None:
+    """Create the demo data (idempotent)."""
+    from app.services.seed import seed_all
+
+    for line in seed_all():
+        click.echo(line)
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app's CLI."""
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(seed_command)

@@ -1,0 +1,205 @@
+"""Configuration classes selected by FLASK_ENV, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a known placeholder production refuses
+DEFAULT_ENCRYPTION_KEY = "dev-insecure-encryption-key-change-me"  # noqa: S105 - same
+DEFAULT_CA_ENCRYPTION_KEY = "dev-insecure-ca-encryption-key-change-me"  # noqa: S105 - same
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot run safely (e.g. production with a default secret)."""
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """Return an environment variable, treating an empty value as unset."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    """Return an integer environment variable or `default`; a malformed value is a ConfigError."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return a boolean environment variable (1/true/yes/on) or `default`."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """Return a comma-separated environment variable as a list of trimmed, non-empty items."""
+    raw = env_str(name, default) or ""
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def postgres_url_from_parts() -> str | None:
+    """Build a PostgreSQL URL from POSTGRES_* variables when POSTGRES_HOST is set."""
+    host = env_str("POSTGRES_HOST")
+    if not host:
+        return None
+    user = env_str("POSTGRES_USER", "authy2")
+    password = env_str("POSTGRES_PASSWORD", "")
+    db = env_str("POSTGRES_DB", "authy2")
+    port = env_str("POSTGRES_PORT", "5432")
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    return f"postgresql+psycopg2://{auth}{host}:{port}/{db}"
+
+
+class BaseConfig:
+    """Settings shared by every environment; subclasses override what differs."""
+
+    ENV_NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self) -> None:
+        """Read every setting from the environment at construction (not at import)."""
+        self.SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
+        self.ENCRYPTION_KEY = env_str("ENCRYPTION_KEY", DEFAULT_ENCRYPTION_KEY)
+        self.CA_ENCRYPTION_KEY = env_str("CA_ENCRYPTION_KEY", DEFAULT_CA_ENCRYPTION_KEY)
+        self.SQLALCHEMY_DATABASE_URI = self.database_url()
+        self.SQLALCHEMY_ENGINE_OPTIONS = self.engine_options()
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        self.REDIS_URL = self.redis_url()
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.BCRYPT_LOG_ROUNDS = env_int("BCRYPT_LOG_ROUNDS", self.default_bcrypt_rounds())
+        self.CORS_ORIGINS = env_list("CORS_ORIGINS", "http://localhost:3000")
+        self.TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+        self.FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000")
+        self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:5000")
+        # Sessions (DESIGN §3). Idle: 8 hours without a request; absolute: 7 days after login.
+        self.AUTH_SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 8 * 3600)
+        self.AUTH_SESSION_ABSOLUTE_TIMEOUT = env_int("SESSION_ABSOLUTE_TIMEOUT", 7 * 24 * 3600)
+        # last_seen_at is written at most this often per session, to keep reads cheap.
+        self.AUTH_SESSION_TOUCH_INTERVAL = env_int("SESSION_TOUCH_INTERVAL", 60)
+        self.AUTH_COOKIE_NAME = env_str("SESSION_COOKIE_NAME", "authy2_session")
+        self.AUTH_COOKIE_SAMESITE = env_str("SESSION_COOKIE_SAMESITE", "Lax")
+        self.AUTH_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", self.default_cookie_secure())
+        self.AUTH_COOKIE_DOMAIN = env_str("SESSION_COOKIE_DOMAIN")
+        self.CSRF_COOKIE_NAME = env_str("CSRF_COOKIE_NAME", "csrf_token")
+        self.CSRF_HEADER_NAME = env_str("CSRF_HEADER_NAME", "X-CSRF-Token")
+        self.SESSION_COOKIE_SECURE = self.AUTH_COOKIE_SECURE
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.MAIL_FROM = env_str("MAIL_FROM", "Authy2 <no-reply@localhost>")
+        self.CONTACT_RECIPIENT = env_str("CONTACT_RECIPIENT", "info@secuird.tech")
+        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        self.SEED_ON_START = False
+
+    def default_bcrypt_rounds(self) -> int:
+        """bcrypt cost factor when BCRYPT_LOG_ROUNDS is unset."""
+        return 12
+
+    def default_cookie_secure(self) -> bool:
+        """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
+        return False
+
+    def database_url(self) -> str | None:
+        """The SQLAlchemy URL: DATABASE_URL, else one built from POSTGRES_*, else None."""
+        return env_str("DATABASE_URL") or postgres_url_from_parts()
+
+    def redis_url(self) -> str | None:
+        """REDIS_URL, or None to use the SQL session store."""
+        return env_str("REDIS_URL")
+
+    def engine_options(self) -> dict[str, Any]:
+        """Engine options: pre-ping so a restarted database is survived by the next request."""
+        return {"pool_pre_ping": True}
+
+    def validate(self) -> None:
+        """Raise ConfigError when the configuration is unsafe or incomplete."""
+        if not self.SQLALCHEMY_DATABASE_URI:
+            raise ConfigError("DATABASE_URL (or POSTGRES_HOST) must be set")
+
+    def as_dict(self) -> dict[str, Any]:
+        """All upper-case settings, for app.config.from_mapping."""
+        names = {n for n in dir(self) if n.isupper()}
+        return {n: getattr(self, n) for n in names}
+
+
+class DevelopmentConfig(BaseConfig):
+    """Local development: SQLite at instance/db_file.db and the SQL session store by default."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+
+    def database_url(self) -> str | None:
+        """Default to SQLite in the instance folder (the path is made absolute by the factory)."""
+        return super().database_url() or "sqlite:///db_file.db"
+
+    def engine_options(self) -> dict[str, Any]:
+        """SQLite needs no pool pre-ping; PostgreSQL does."""
+        url = self.database_url() or ""
+        return {} if url.startswith("sqlite") else super().engine_options()
+
+
+class TestingConfig(BaseConfig):
+    """pytest: a dedicated PostgreSQL database and Redis db number, cheap bcrypt."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def default_bcrypt_rounds(self) -> int:
+        """Cheap hashing keeps the suite fast; production uses 12+."""
+        return 4
+
+    def database_url(self) -> str | None:
+        """TEST_DATABASE_URL, defaulting to a local authy2_test database."""
+        return env_str("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/authy2_test")
+
+    def redis_url(self) -> str | None:
+        """TEST_REDIS_URL, defaulting to Redis db 15 on localhost."""
+        return env_str("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class ProductionConfig(BaseConfig):
+    """Production: secrets required, Secure cookies, PostgreSQL."""
+
+    ENV_NAME = "production"
+
+    def default_cookie_secure(self) -> bool:
+        """Cookies are Secure in production unless explicitly disabled."""
+        return True
+
+    def validate(self) -> None:
+        """Refuse to start with a missing or default secret, naming the variable."""
+        super().validate()
+        for name, default in (
+            ("SECRET_KEY", DEFAULT_SECRET_KEY),
+            ("ENCRYPTION_KEY", DEFAULT_ENCRYPTION_KEY),
+        ):
+            value = getattr(self, name)
+            if not value or value == default:
+                raise ConfigError(f"{name} must be set to a strong random value in production")
+            if len(value) < 32:
+                raise ConfigError(f"{name} is too short: use at least 32 random characters")
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None) -> BaseConfig:
+    """Instantiate and validate the config class for `name` (default: FLASK_ENV, else development)."""
+    key = (name or env_str("FLASK_ENV", "development") or "development").strip().lower()
+    if key not in CONFIGS:
+        raise ConfigError(f"FLASK_ENV must be one of {', '.join(CONFIGS)}, got {key!r}")
+    config = CONFIGS[key]()
+    config.validate()
+    return config

@@ -1,0 +1,1 @@
+"""Business logic. Plain functions: they flush but never commit, and never touch flask.request."""
