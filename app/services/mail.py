@@ -353,7 +353,7 @@ class Dispatcher:
         """Bound to one app; the thread starts on first use (after any fork)."""
         self.app = app
         self._lock = threading.Lock()
-        self._queue: queue.Queue[list[uuid.UUID]] = queue.Queue()
+        self._queue: queue.Queue[list[uuid.UUID] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
@@ -373,6 +373,9 @@ class Dispatcher:
         """Deliver batches forever; errors are logged, never raised (the rows stay pending)."""
         while True:
             ids = self._queue.get()
+            if ids is None:
+                self._queue.task_done()
+                return
             try:
                 with self.app.app_context():
                     try:
@@ -383,6 +386,14 @@ class Dispatcher:
                 logger.exception("mail dispatcher: delivery run failed; messages stay pending")
             finally:
                 self._queue.task_done()
+
+    def close(self) -> None:
+        """Stop the thread once it has finished what is queued (it restarts on the next submit)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+            self._thread = None
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until everything submitted so far was tried (tests, graceful shutdown)."""
