@@ -57,14 +57,15 @@ def issue_token(user: User, purpose: TokenPurpose, ttl_seconds: int) -> str:
         )
     )
     token = new_token()
+    now = utcnow()
     db.session.add(
         OneTimeToken(
             token_hash=sha256_hex(token),
             purpose=purpose,
             user_id=user.id,
             email=user.email,
-            created_at=utcnow(),
-            expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
         )
     )
     db.session.flush()

@@ -154,9 +154,7 @@ def test_contact_optional_fields_may_be_omitted(client):
 
 
 def test_contact_malformed_json_is_400_and_wrong_media_type_415(client):
-    assert_envelope(
-        client.post(CONTACT, data="{", content_type="application/json"), 400, "BAD_REQUEST"
-    )
+    assert_envelope(client.post(CONTACT, data="{", content_type="application/json"), 400, "BAD_REQUEST")
     assert_envelope(client.post(CONTACT, data="a=b"), 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
