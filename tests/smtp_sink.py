@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 import socket
@@ -63,6 +64,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         message = email.message_from_bytes(envelope.original_content, policy=policy.default)
         with self.sink.lock:
             self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
@@ -76,6 +79,7 @@ class SmtpSink:
         self.port = port or free_port()
         self.messages: list[Received] = []
         self.reject: set[str] = set()
+        self.delay = 0.0  # seconds the server waits before accepting a message (a slow SMTP server)
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 

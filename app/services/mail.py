@@ -277,7 +277,13 @@ def deliver(message: OutboxMessage) -> OutboxStatus:
             # The token link is only needed until it is delivered; do not keep it in the database.
             message.body_text = REDACTED
             message.body_html = None
-        logger.info("mail %s (%s) delivered to %s", message.id, message.kind, mask_email(message.recipient))
+        logger.info(
+            "mail %s (%s) %s %s",
+            message.id,
+            message.kind,
+            "delivered to" if transport == "smtp" else "written to the log for",
+            mask_email(message.recipient),
+        )
     db.session.flush()
     return message.status
 
