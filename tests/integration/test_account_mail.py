@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -401,3 +402,27 @@ def test_forgot_password_is_rate_limited_per_ip(app):
         assert_envelope(forgot(c, "x9@example.com"), 429, "RATE_LIMIT_EXCEEDED")
     finally:
         close_mail_app(application)
+
+
+def test_the_same_reset_token_used_concurrently_works_only_once(mail_app, mail_client, mail_auth, smtp_sink):
+    mail_auth.register(email="race@example.com")
+    token = reset_token_for(mail_client, smtp_sink, "race@example.com", 2)
+    barrier = threading.Barrier(4)
+    results: list[int] = []
+
+    def reset(password: str) -> None:
+        c = mail_app.test_client()
+        barrier.wait()
+        resp = c.post(f"{AUTH}/password/reset", json={"token": token, "new_password": password})
+        results.append(resp.status_code)
+
+    passwords = [f"Racing-Pass-{i}0{i}x" for i in range(4)]
+    threads = [threading.Thread(target=reset, args=(p,)) for p in passwords]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == [200, 422, 422, 422]
+    with mail_app.app_context():
+        actions = db.session.execute(select(AuditLog.action)).scalars().all()
+        assert actions.count("user.password_reset") == 1
