@@ -62,6 +62,7 @@ def register_extensions(app: Flask) -> None:
     from app import sessions
     from app.extensions import bcrypt, cors, db, limiter, migrate, redis_client
     from app.security import headers
+    from app.services import mail as mail_service
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
@@ -78,6 +79,7 @@ def register_extensions(app: Flask) -> None:
     redis_client.init_app(app)
     sessions.init_app(app)
     headers.init_app(app)
+    mail_service.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

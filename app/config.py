@@ -96,6 +96,27 @@ class BaseConfig:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.MAIL_FROM = env_str("MAIL_FROM", "Authy2 <no-reply@localhost>")
         self.CONTACT_RECIPIENT = env_str("CONTACT_RECIPIENT", "info@secuird.tech")
+        # Mail (issue 5): SMTP delivery through the outbox; no SMTP_HOST = log (dev) or hold (prod).
+        self.SMTP_HOST = env_str("SMTP_HOST")
+        self.SMTP_USE_SSL = env_bool("SMTP_USE_SSL", False)
+        self.SMTP_USE_TLS = env_bool("SMTP_USE_TLS", False)
+        self.SMTP_PORT = env_int("SMTP_PORT", 465 if self.SMTP_USE_SSL else 587 if self.SMTP_USE_TLS else 25)
+        self.SMTP_USERNAME = env_str("SMTP_USERNAME")
+        self.SMTP_PASSWORD = env_str("SMTP_PASSWORD")
+        self.SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 10)
+        self.MAIL_DELIVER_IMMEDIATELY = env_bool("MAIL_DELIVER_IMMEDIATELY", True)
+        self.MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
+        self.MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 30)
+        self.MAIL_RETRY_MAX_SECONDS = env_int("MAIL_RETRY_MAX_SECONDS", 3600)
+        self.CONTACT_RATE_LIMIT = env_str("CONTACT_RATE_LIMIT", self.default_mail_rate_limit("5 per hour"))
+        self.EMAIL_VERIFICATION_TTL = env_int("EMAIL_VERIFICATION_TTL", 48 * 3600)
+        self.VERIFY_EMAIL_RESEND_RATE_LIMIT = env_str(
+            "VERIFY_EMAIL_RESEND_RATE_LIMIT", self.default_mail_rate_limit("3 per hour")
+        )
+        self.PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 30 * 60)
+        self.PASSWORD_FORGOT_RATE_LIMIT = env_str(
+            "PASSWORD_FORGOT_RATE_LIMIT", self.default_mail_rate_limit("10 per hour")
+        )
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.SEED_ON_START = False
 
@@ -106,6 +127,10 @@ class BaseConfig:
     def default_cookie_secure(self) -> bool:
         """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
         return False
+
+    def default_mail_rate_limit(self, limit: str) -> str:
+        """The per-IP limit of a mail-sending endpoint when its variable is unset."""
+        return limit
 
     def database_url(self) -> str | None:
         """The SQLAlchemy URL: DATABASE_URL, else one built from POSTGRES_*, else None."""
@@ -155,6 +180,10 @@ class TestingConfig(BaseConfig):
     def default_bcrypt_rounds(self) -> int:
         """Cheap hashing keeps the suite fast; production uses 12+."""
         return 4
+
+    def default_mail_rate_limit(self, limit: str) -> str:
+        """Generous in tests so unrelated tests never trip; rate-limit tests set the real value."""
+        return "1000 per hour"
 
     def database_url(self) -> str | None:
         """TEST_DATABASE_URL, defaulting to a local authy2_test database."""

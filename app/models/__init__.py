@@ -2,8 +2,22 @@
 
 from app.models.audit import AuditLog
 from app.models.base import Base
+from app.models.contact import ContactEnquiry
+from app.models.mail import OutboxMessage
 from app.models.organization import Membership, Organization, Role
 from app.models.session import AuthSession
+from app.models.token import OneTimeToken
 from app.models.user import User
 
-__all__ = ["AuditLog", "AuthSession", "Base", "Membership", "Organization", "Role", "User"]
+__all__ = [
+    "AuditLog",
+    "AuthSession",
+    "Base",
+    "ContactEnquiry",
+    "Membership",
+    "OneTimeToken",
+    "Organization",
+    "OutboxMessage",
+    "Role",
+    "User",
+]

@@ -14,7 +14,7 @@ from app.models.base import utcnow
 from app.models.organization import Membership, Organization
 from app.models.user import User
 from app.security import passwords
-from app.services import audit
+from app.services import account, audit
 from app.services.context import RequestInfo
 from app.sessions import get_store
 
@@ -62,6 +62,7 @@ def register_user(email: str, password: str, name: str | None, ctx: RequestInfo)
         db.session.rollback()
         raise _email_taken() from exc
     audit.record("user.registered", ctx, actor_user_id=user.id, target_type="user", target_id=user.id)
+    account.send_verification_email(user, ctx)
     return user
 
 
@@ -89,6 +90,7 @@ def update_profile(
         other = find_user_by_email(email)
         if other is not None and other.id != user.id:
             raise _email_taken()
+        old_email = user.email
         user.email = email
         user.email_verified = False
         changed.append("email")
@@ -106,6 +108,10 @@ def update_profile(
             target_id=user.id,
             details={"fields": changed},
         )
+    if "email" in changed:
+        # The new address must be proven; the old one hears about the change.
+        account.send_verification_email(user, ctx)
+        account.notify_email_changed(user, old_email)
     return user
 
 
