@@ -4,6 +4,7 @@ from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.organization import Membership, Organization, Role
 from app.models.session import AuthSession
+from app.models.throttle import LoginThrottle
 from app.models.user import User
 
-__all__ = ["AuditLog", "AuthSession", "Base", "Membership", "Organization", "Role", "User"]
+__all__ = ["AuditLog", "AuthSession", "Base", "LoginThrottle", "Membership", "Organization", "Role", "User"]
