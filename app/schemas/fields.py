@@ -73,15 +73,43 @@ class Password(fields.String):
         return text
 
 
+# Scripts that legitimately share one domain label (Japanese and Korean writing mix them).
+_COMPATIBLE_SCRIPTS = ({"CJK", "HIRAGANA", "KATAKANA"}, {"CJK", "HANGUL"})
+
+
+def _label_scripts(label: str) -> set[str]:
+    """The scripts of the letters in one domain label (first word of each letter's Unicode name)."""
+    scripts = set()
+    for ch in label:
+        if unicodedata.category(ch).startswith("L"):
+            scripts.add(unicodedata.name(ch, "UNKNOWN").split()[0])
+    return scripts
+
+
+def _is_mixed_script(label: str) -> bool:
+    """True for a label mixing scripts (e.g. Latin with a Cyrillic 'а'): the homoglyph trick."""
+    scripts = _label_scripts(label)
+    return len(scripts) > 1 and not any(scripts <= allowed for allowed in _COMPATIBLE_SCRIPTS)
+
+
 def normalize_email(raw: str) -> str:
-    """Trim, NFKC-normalise and validate an address; returns it with the domain lower-cased."""
+    """Trim, NFKC-normalise and validate an address; returns it with the domain lower-cased.
+
+    Confusables policy: the local part must be ASCII (no SMTPUTF8 mailboxes, so `раypal@` with a
+    Cyrillic 'р' cannot shadow `paypal@`), and an internationalised domain is accepted only when
+    each label is written in one script.
+    """
     text = unicodedata.normalize("NFKC", raw.strip())
     if len(text) > 254:
         raise ValidationError("Email address is too long.")
     try:
-        result = validate_email(text, check_deliverability=False)
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValidationError(f"Not a valid email address: {exc}") from exc
+    if any(_is_mixed_script(label) for label in result.domain.split(".")):
+        raise ValidationError(
+            "Not a valid email address: the domain mixes alphabets (e.g. Latin and Cyrillic)."
+        )
     return result.normalized
 
 

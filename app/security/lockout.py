@@ -144,7 +144,9 @@ class SqlLockoutGate(LockoutGate):
             set_={
                 "attempts": case((is_locked, old.attempts), (expired, 1), else_=old.attempts + 1),
                 "window_ends_ms": case(
-                    (is_locked, old.window_ends_ms), (expired, now + p.window * 1000), else_=old.window_ends_ms
+                    (is_locked, old.window_ends_ms),
+                    (expired, now + p.window * 1000),
+                    else_=old.window_ends_ms,
                 ),
             },
         ).returning(table.c.attempts, table.c.locked_until_ms)
