@@ -13,6 +13,18 @@ _FORBIDDEN = {chr(c) for c in range(0x00, 0x20) if chr(c) not in "\t\n\r"} | {"\
 _BIDI_OVERRIDES = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"}
 
 
+MAX_COMBINING_RUN = 4  # more marks stacked on one letter is "Zalgo" text, not a real name
+
+
+def _longest_combining_run(text: str) -> int:
+    """The most combining marks stacked on one base character."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.combining(ch) else 0
+        longest = max(longest, run)
+    return longest
+
+
 class SafeString(fields.String):
     """A string without NUL or control characters; optionally single-line, trimmed, NFKC-normalised."""
 
@@ -50,6 +62,10 @@ class SafeString(fields.String):
             raise ValidationError("Must not contain bidirectional override characters.")
         if any(unicodedata.category(ch) in {"Cs", "Co", "Cn"} for ch in text):
             raise ValidationError("Must not contain unassigned or private-use characters.")
+        if _longest_combining_run(text) > MAX_COMBINING_RUN:
+            raise ValidationError(
+                f"Must not stack more than {MAX_COMBINING_RUN} combining marks on one character."
+            )
         if len(text) > self.max_length:
             raise ValidationError(f"Must be at most {self.max_length} characters.")
         if len(text) < self.min_length:

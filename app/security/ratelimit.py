@@ -19,6 +19,8 @@ Usage in a blueprint (the decorator goes under the route decorator):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 
 from flask import current_app, request
@@ -27,7 +29,7 @@ from marshmallow import ValidationError
 
 from app.extensions import limiter
 from app.schemas.fields import normalize_email
-from app.security.tokens import keyed_hash, sha256_hex
+from app.security.tokens import sha256_hex
 
 
 def client_ip() -> str:
@@ -42,12 +44,17 @@ def account_key(email: str, secret_key: str) -> str:
     except ValidationError:
         # Invalid addresses never reach a password check; they still share one bucket per spelling.
         canonical = email.strip()
-    return keyed_hash(secret_key, "account:" + canonical.lower())[:40]
+    # surrogatepass: a lone surrogate from JSON ("\\ud800") must hash, not raise.
+    message = ("account:" + canonical.lower()).encode("utf-8", "surrogatepass")
+    return hmac.new(secret_key.encode("utf-8"), message, hashlib.sha256).hexdigest()[:40]
 
 
 def login_email_key() -> str:
     """The per-account key of a login request, read from its JSON body ('-' when there is none)."""
-    body = request.get_json(silent=True, cache=True)
+    try:
+        body = request.get_json(silent=True, cache=True)
+    except RecursionError:  # silent=True covers ValueError only; deep nesting is the view's 400
+        body = None
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str) or not email or len(email) > 1024:
         return "email:-"

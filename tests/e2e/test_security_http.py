@@ -91,7 +91,12 @@ def test_credentialed_request_from_allowed_origin_is_granted_and_never_wildcard(
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("get", "/api/health", 200), ("get", "/api/v1/missing", 404), ("delete", "/api/health", 405), ("get", "/", 404)],
+    [
+        ("get", "/api/health", 200),
+        ("get", "/api/v1/missing", 404),
+        ("delete", "/api/health", 405),
+        ("get", "/", 404),
+    ],
 )
 def test_gunicorn_responses_carry_security_headers_and_no_server_banner(secured_server, method, path, status):
     resp = requests.request(method, secured_server.url + path, timeout=10)
@@ -118,7 +123,9 @@ def test_oversized_body_is_a_413_envelope_over_http(secured_server):
 def test_fifty_parallel_guesses_across_workers_let_only_five_reach_bcrypt(secured_server):
     email = "parallel-victim@example.com"
     reg = requests.post(
-        secured_server.url + "/api/v1/auth/register", json={"email": email, "password": DEFAULT_PASSWORD}, timeout=30
+        secured_server.url + "/api/v1/auth/register",
+        json={"email": email, "password": DEFAULT_PASSWORD},
+        timeout=30,
     )
     assert reg.status_code == 201, reg.text
     barrier = threading.Barrier(50)
@@ -139,7 +146,9 @@ def test_fifty_parallel_guesses_across_workers_let_only_five_reach_bcrypt(secure
     for t in threads:
         t.join()
     assert Counter(statuses) == Counter({401: 5, 429: 45})
-    locked = requests.post(secured_server.url + LOGIN, json={"email": email, "password": DEFAULT_PASSWORD}, timeout=30)
+    locked = requests.post(
+        secured_server.url + LOGIN, json={"email": email, "password": DEFAULT_PASSWORD}, timeout=30
+    )
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
 
 

@@ -59,7 +59,12 @@ def assert_security_headers(resp, *, hsts: bool) -> None:
         ("get", "/api/v1/nope", {}, 404),
         ("get", "/not-api-at-all", {}, 404),
         ("put", "/api/health", {}, 405),
-        ("post", "/api/v1/auth/login", {"data": "x" * (2 * 1024 * 1024), "content_type": "application/json"}, 413),
+        (
+            "post",
+            "/api/v1/auth/login",
+            {"data": "x" * (2 * 1024 * 1024), "content_type": "application/json"},
+            413,
+        ),
         ("post", "/api/v1/auth/login", {"data": "a=b", "content_type": "text/plain"}, 415),
         ("get", "/api/v1/auth/me", {}, 401),
         ("get", "/api/test/crash", {}, 500),
@@ -74,7 +79,9 @@ def test_security_headers_on_every_status(crashing_app, method, path, kwargs, st
 
 
 def test_rate_limited_response_carries_security_headers(app):
-    client = create_app("testing", {"RATELIMIT_ENABLED": True, "RATELIMIT_LOGIN_IP": "1 per minute"}).test_client()
+    client = create_app(
+        "testing", {"RATELIMIT_ENABLED": True, "RATELIMIT_LOGIN_IP": "1 per minute"}
+    ).test_client()
     client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "x"})
     resp = client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "x"})
     assert resp.status_code == 429
@@ -118,7 +125,9 @@ def test_login_never_adopts_a_planted_session_cookie(client, user):
     assert token != planted and len(token) >= 43
     assert client.get_cookie("authy2_session").value == token
     assert_envelope(
-        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {planted}"}), 401, "AUTHENTICATION_ERROR"
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {planted}"}),
+        401,
+        "AUTHENTICATION_ERROR",
     )
 
 
@@ -131,7 +140,9 @@ def test_every_login_issues_a_new_token_and_session_id(client, auth, user):
 
 
 def test_sessions_are_not_bound_to_ip_or_user_agent_but_record_both(client, auth, user):
-    session = auth.login(user["email"], environ_base={"REMOTE_ADDR": "192.0.2.10"}, headers={"User-Agent": "Phone/1"})
+    session = auth.login(
+        user["email"], environ_base={"REMOTE_ADDR": "192.0.2.10"}, headers={"User-Agent": "Phone/1"}
+    )
     # The same token from a new network (mobile roaming) and another user agent still works.
     resp = client.get(
         "/api/v1/auth/sessions",
@@ -150,9 +161,7 @@ def test_cookie_auth_needs_the_session_bound_csrf_token(client, auth, user):
     auth.login(user["email"])  # sets the cookies on `client`
     body = {"name": "New Name"}
     assert_envelope(client.patch("/api/v1/users/me", json=body), 403, "AUTHORIZATION_ERROR")
-    assert_envelope(
-        client.patch("/api/v1/users/me", json=body, headers={"X-CSRF-Token": foreign_csrf}), 403
-    )
+    assert_envelope(client.patch("/api/v1/users/me", json=body, headers={"X-CSRF-Token": foreign_csrf}), 403)
     own = client.get_cookie("csrf_token").value
     assert_envelope(client.patch("/api/v1/users/me", json=body, headers={"X-CSRF-Token": own}), 200)
 
@@ -211,4 +220,6 @@ def test_confusable_emails_are_refused_at_registration(client, email):
 
 @pytest.mark.parametrize("email", ["bob@пример.рф", "bob@例え.jp", "Bob.Smith+tag@example.com"])
 def test_single_script_international_domains_are_accepted(client, email):
-    assert_envelope(client.post("/api/v1/auth/register", json={"email": email, "password": DEFAULT_PASSWORD}), 201)
+    assert_envelope(
+        client.post("/api/v1/auth/register", json={"email": email, "password": DEFAULT_PASSWORD}), 201
+    )
