@@ -131,10 +131,10 @@ def _row_counts(application: Flask) -> dict[str, Any]:
     """Rows per table, and the audit actions present."""
     with application.app_context():
         tables = db.session.execute(text(LIST_TABLES_SQL)).scalars().all()
-        counts: dict[str, Any] = {
-            t: db.session.execute(text(f'SELECT count(*) FROM "{t}"')).scalar()
-            for t in tables  # noqa: S608 - names from pg_tables
-        }
+        counts: dict[str, Any] = {}
+        for t in tables:
+            sql = f'SELECT count(*) FROM "{t}"'  # noqa: S608 - table names come from pg_tables
+            counts[t] = db.session.execute(text(sql)).scalar()
         counts["audit_actions"] = dict(
             db.session.execute(select(AuditLog.action, func.count()).group_by(AuditLog.action)).all()
         )
