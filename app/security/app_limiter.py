@@ -17,6 +17,8 @@ from flask_limiter import Limiter
 from limits.storage import Storage, storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
 
+from app.config import ConfigError
+
 STATE_KEY = "authy2_limiter_state"
 # A dead Redis must fail the request quickly, not hang a worker.
 STORAGE_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
@@ -47,6 +49,10 @@ class AppLimiter(Limiter):
         options = dict(STORAGE_OPTIONS) if uri.startswith(("redis://", "rediss://")) else {}
         options.update(app.config.get("RATELIMIT_STORAGE_OPTIONS") or {})
         strategy_name = app.config.get("RATELIMIT_STRATEGY") or "moving-window"
+        if strategy_name not in STRATEGIES:
+            raise ConfigError(
+                f"RATELIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}, got {strategy_name!r}"
+            )
         storage = storage_from_string(uri, **options)
         state = LimiterState(enabled, storage, STRATEGIES[strategy_name](storage))
         # The hooks must be registered even for a disabled app: the switch is per app (below).

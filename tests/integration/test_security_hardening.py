@@ -3,11 +3,15 @@ sessions not bound to IP, CSRF, CORS origin validation and the confusable-email 
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from flask import Flask
 
 from app import create_app
 from app.config import ConfigError
+from app.extensions import db
+from app.models.user import User
 from app.security.cors import allowed_origins
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.helpers import DEFAULT_PASSWORD, AuthActions, assert_envelope
@@ -94,6 +98,23 @@ def test_hsts_only_in_production(production_app, client):
     assert "Strict-Transport-Security" not in client.get("/api/health").headers
     dev = create_app("development", {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL})
     assert "Strict-Transport-Security" not in dev.test_client().get("/api/v1/missing").headers
+
+
+def test_passwords_are_stored_as_bcrypt_with_cost_12_in_production(production_app, monkeypatch):
+    monkeypatch.delenv("BCRYPT_LOG_ROUNDS")
+    application = create_app("production")
+    assert application.config["BCRYPT_LOG_ROUNDS"] == 12
+    client = application.test_client()
+    user = AuthActions(client).register()
+    with application.app_context():
+        stored = db.session.get(User, uuid.UUID(user["id"])).password_hash
+        db.session.remove()
+    assert stored.startswith("$2b$12$") and DEFAULT_PASSWORD not in stored
+
+
+def test_unknown_rate_limit_strategy_refuses_to_start(app):
+    with pytest.raises(ConfigError, match="RATELIMIT_STRATEGY"):
+        create_app("testing", {"RATELIMIT_STRATEGY": "leaky-bucket"})
 
 
 def test_production_login_cookies_are_secure_httponly_samesite(production_app):
