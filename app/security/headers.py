@@ -6,8 +6,7 @@ import sys
 
 from flask import Flask, Response, request
 
-# What the Server header says: no product version (the Werkzeug dev server would announce
-# "Werkzeug/x.y Python/x.y", gunicorn announces "gunicorn").
+# What the Server header says: no product or version (gunicorn announces "gunicorn").
 SERVER_HEADER = "authy2"
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -64,6 +63,7 @@ def init_app(app: Flask) -> None:
             # where the app was imported before the worker loaded gunicorn.http.wsgi).
             neutralise_gunicorn_server_header()
         else:
-            # The Werkzeug dev server only adds "Werkzeug/x Python/y" when the app sets none.
+            # Servers such as waitress only add their own banner when the app sets none. (The
+            # Werkzeug dev server adds "Werkzeug/x Python/y" regardless; it is for development.)
             response.headers["Server"] = SERVER_HEADER
         return apply_security_headers(response, hsts=hsts)

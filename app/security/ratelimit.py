@@ -50,14 +50,15 @@ def account_key(email: str, secret_key: str) -> str:
 
 
 def login_email_key() -> str:
-    """The per-account key of a login request, read from its JSON body ('-' when there is none)."""
+    """The per-account key of a login request, read from its JSON body (per IP when it has none)."""
     try:
         body = request.get_json(silent=True, cache=True)
     except RecursionError:  # silent=True covers ValueError only; deep nesting is the view's 400
         body = None
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str) or not email or len(email) > 1024:
-        return "email:-"
+        # No usable address (the view will answer 400/415/422): bucket by IP, not one global key.
+        return "email:-" + client_ip()
     return "email:" + account_key(email, current_app.config["SECRET_KEY"])
 
 
