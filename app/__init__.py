@@ -61,7 +61,8 @@ def register_extensions(app: Flask) -> None:
     """Bind the extensions and the session store."""
     from app import sessions
     from app.extensions import bcrypt, cors, db, limiter, migrate, redis_client
-    from app.security import headers
+    from app.security import headers, lockout
+    from app.security.cors import allowed_origins
     from app.services import mail as mail_service
 
     db.init_app(app)
@@ -69,15 +70,17 @@ def register_extensions(app: Flask) -> None:
     bcrypt.init_app(app)
     cors.init_app(
         app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        resources={r"/api/*": {"origins": allowed_origins(app.config["CORS_ORIGINS"])}},
         supports_credentials=True,
         allow_headers=["Content-Type", "Authorization", "X-CSRF-Token", "X-Request-ID"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
     limiter.init_app(app)
     redis_client.init_app(app)
     sessions.init_app(app)
+    lockout.init_app(app)
     headers.init_app(app)
     mail_service.init_app(app)
 

@@ -108,17 +108,36 @@ class BaseConfig:
         self.MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
         self.MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 30)
         self.MAIL_RETRY_MAX_SECONDS = env_int("MAIL_RETRY_MAX_SECONDS", 3600)
-        self.CONTACT_RATE_LIMIT = env_str("CONTACT_RATE_LIMIT", self.default_mail_rate_limit("5 per hour"))
         self.EMAIL_VERIFICATION_TTL = env_int("EMAIL_VERIFICATION_TTL", 48 * 3600)
-        self.VERIFY_EMAIL_RESEND_RATE_LIMIT = env_str(
-            "VERIFY_EMAIL_RESEND_RATE_LIMIT", self.default_mail_rate_limit("3 per hour")
-        )
         self.PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 30 * 60)
-        self.PASSWORD_FORGOT_RATE_LIMIT = env_str(
-            "PASSWORD_FORGOT_RATE_LIMIT", self.default_mail_rate_limit("10 per hour")
-        )
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.SEED_ON_START = False
+        self.configure_security()
+
+    def configure_security(self) -> None:
+        """Rate limits and account lockout (README "Security"); limit strings use the `limits` syntax."""
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", self.default_ratelimit_enabled())
+        # Empty means "REDIS_URL, else memory://" (decided in the factory).
+        self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI")
+        self.RATELIMIT_STRATEGY = env_str("RATELIMIT_STRATEGY", "moving-window")
+        self.RATELIMIT_LOGIN_IP = env_str("RATELIMIT_LOGIN_IP", "10 per minute")
+        self.RATELIMIT_LOGIN_EMAIL = env_str("RATELIMIT_LOGIN_EMAIL", "5 per minute")
+        self.RATELIMIT_REGISTER = env_str("RATELIMIT_REGISTER", "5 per minute; 20 per hour")
+        self.RATELIMIT_PASSWORD_CHANGE = env_str("RATELIMIT_PASSWORD_CHANGE", "5 per minute")
+        self.RATELIMIT_SESSIONS = env_str("RATELIMIT_SESSIONS", "60 per minute")
+        self.RATELIMIT_CONTACT = env_str("RATELIMIT_CONTACT", "5 per hour")
+        self.RATELIMIT_VERIFY_EMAIL_RESEND = env_str("RATELIMIT_VERIFY_EMAIL_RESEND", "3 per hour")
+        self.RATELIMIT_PASSWORD_FORGOT = env_str("RATELIMIT_PASSWORD_FORGOT", "10 per hour")
+        # Account lockout: LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds lock the
+        # address for LOCKOUT_DURATION seconds (short on purpose: a lock must not become a DoS).
+        self.LOCKOUT_ENABLED = env_bool("LOCKOUT_ENABLED", self.default_ratelimit_enabled())
+        self.LOCKOUT_THRESHOLD = env_int("LOCKOUT_THRESHOLD", 5)
+        self.LOCKOUT_WINDOW = env_int("LOCKOUT_WINDOW", 15 * 60)
+        self.LOCKOUT_DURATION = env_int("LOCKOUT_DURATION", 5 * 60)
+
+    def default_ratelimit_enabled(self) -> bool:
+        """Rate limits and lockout are on unless RATELIMIT_ENABLED / LOCKOUT_ENABLED say otherwise."""
+        return True
 
     def default_bcrypt_rounds(self) -> int:
         """bcrypt cost factor when BCRYPT_LOG_ROUNDS is unset."""
@@ -127,10 +146,6 @@ class BaseConfig:
     def default_cookie_secure(self) -> bool:
         """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
         return False
-
-    def default_mail_rate_limit(self, limit: str) -> str:
-        """The per-IP limit of a mail-sending endpoint when its variable is unset."""
-        return limit
 
     def database_url(self) -> str | None:
         """The SQLAlchemy URL: DATABASE_URL, else one built from POSTGRES_*, else None."""
@@ -181,9 +196,9 @@ class TestingConfig(BaseConfig):
         """Cheap hashing keeps the suite fast; production uses 12+."""
         return 4
 
-    def default_mail_rate_limit(self, limit: str) -> str:
-        """Generous in tests so unrelated tests never trip; rate-limit tests set the real value."""
-        return "1000 per hour"
+    def default_ratelimit_enabled(self) -> bool:
+        """Off in tests (the suite logs in many times); limiter tests turn them on via overrides."""
+        return False
 
     def database_url(self) -> str | None:
         """TEST_DATABASE_URL, defaulting to a local authy2_test database."""

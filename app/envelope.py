@@ -160,9 +160,12 @@ def _retry_after_of(exc: HTTPException) -> int:
     """Seconds until the breached Flask-Limiter window resets (60 when unknown)."""
     from app.extensions import limiter
 
-    current = limiter.current_limit
-    if current is not None:
-        return max(1, int(current.reset_at - time.time()))
+    try:
+        current = limiter.current_limit
+        if current is not None:
+            return max(1, int(current.reset_at - time.time()))
+    except Exception:  # noqa: BLE001 - the storage may have died since the check; 429 still stands
+        logger.warning("could not read the rate-limit window for Retry-After")
     return 60
 
 

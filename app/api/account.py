@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from app.api.common import current_user, load, login_required, request_info
 from app.envelope import success
-from app.extensions import db, limiter
+from app.extensions import db
 from app.schemas.account import PasswordForgotSchema, PasswordResetSchema, VerifyEmailSchema
+from app.security.ratelimit import password_forgot_limit, verify_email_resend_limit
 from app.services import account as account_service
 
 bp = Blueprint("account", __name__, url_prefix="/api/v1/auth")
@@ -25,7 +26,7 @@ def verify_email() -> Response:
 
 
 @bp.post("/verify-email/resend")
-@limiter.limit(lambda: current_app.config["VERIFY_EMAIL_RESEND_RATE_LIMIT"])
+@verify_email_resend_limit
 @login_required
 def resend_verification() -> Response:
     """Mail a new verification link to the caller's address; 409 if already verified."""
@@ -35,7 +36,7 @@ def resend_verification() -> Response:
 
 
 @bp.post("/password/forgot")
-@limiter.limit(lambda: current_app.config["PASSWORD_FORGOT_RATE_LIMIT"])
+@password_forgot_limit
 def forgot_password() -> Response:
     """Mail a reset link if the account exists; the answer is identical either way (202)."""
     data = load(PasswordForgotSchema())

@@ -17,6 +17,7 @@ from app.envelope import success
 from app.extensions import db
 from app.schemas.auth import LoginSchema, RegisterSchema, SessionSchema, UserSchema
 from app.security.csrf import csrf_token_for
+from app.security.ratelimit import login_email_limit, login_ip_limit, register_limit, sessions_limit
 from app.services import auth as auth_service
 from app.services import users as user_service
 
@@ -24,6 +25,7 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
 
 @bp.post("/register")
+@register_limit
 def register() -> Response:
     """Create an account with email and password. 201 with the user; 409 if the email is taken."""
     data = load(RegisterSchema())
@@ -33,6 +35,8 @@ def register() -> Response:
 
 
 @bp.post("/login")
+@login_ip_limit
+@login_email_limit
 def login() -> Response:
     """Log in with email and password; sets the session cookie and returns the token once."""
     data = load(LoginSchema())
@@ -65,6 +69,7 @@ def me() -> Response:
 
 
 @bp.get("/sessions")
+@sessions_limit
 @login_required
 def list_sessions() -> Response:
     """The caller's live sessions; `current` marks the one making this request."""
@@ -75,6 +80,7 @@ def list_sessions() -> Response:
 
 
 @bp.delete("/sessions/<session_id>")
+@sessions_limit
 @login_required
 def revoke_session(session_id: str) -> Response:
     """Revoke one of the caller's sessions (404 for an id that is not theirs)."""

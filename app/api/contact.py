@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from app.api.common import load, request_info
 from app.envelope import success
-from app.extensions import db, limiter
+from app.extensions import db
 from app.schemas.contact import ContactSchema
+from app.security.ratelimit import contact_limit
 from app.services import contact as contact_service
 
 bp = Blueprint("contact", __name__, url_prefix="/api/v1/contact")
 
 
 @bp.post("")
-@limiter.limit(lambda: current_app.config["CONTACT_RATE_LIMIT"])
+@contact_limit
 def submit_contact() -> Response:
     """Store an enquiry and queue its mail to CONTACT_RECIPIENT; 202 whatever SMTP does."""
     data = load(ContactSchema())

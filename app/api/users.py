@@ -16,6 +16,7 @@ from app.envelope import success
 from app.extensions import db
 from app.schemas.auth import UserSchema
 from app.schemas.users import AccountDeleteSchema, PasswordChangeSchema, UserUpdateSchema
+from app.security.ratelimit import password_change_limit
 from app.services import users as user_service
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
@@ -29,6 +30,7 @@ def get_me() -> Response:
 
 
 @bp.patch("/me")
+@password_change_limit
 @login_required
 def update_me() -> Response:
     """Update name and/or email (email needs current_password); other fields are refused."""
@@ -46,6 +48,7 @@ def update_me() -> Response:
 
 
 @bp.delete("/me")
+@password_change_limit
 @login_required
 def delete_me() -> Response:
     """Delete the account (confirm with `password`); every session ends."""
@@ -58,6 +61,7 @@ def delete_me() -> Response:
 
 
 @bp.post("/me/password")
+@password_change_limit
 @login_required
 def change_password() -> Response:
     """Change the password; every other session is revoked, this one stays."""

@@ -6,6 +6,7 @@ from app.models.contact import ContactEnquiry
 from app.models.mail import OutboxMessage
 from app.models.organization import Membership, Organization, Role
 from app.models.session import AuthSession
+from app.models.throttle import LoginThrottle
 from app.models.token import OneTimeToken
 from app.models.user import User
 
@@ -14,6 +15,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "ContactEnquiry",
+    "LoginThrottle",
     "Membership",
     "OneTimeToken",
     "Organization",

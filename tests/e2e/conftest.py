@@ -51,10 +51,10 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read().decode()[-2000:]}")
             try:
-                if requests.get(self.url + "/api/health", timeout=1).status_code in (200, 503):
+                if requests.get(self.url + "/api/health", timeout=5).status_code in (200, 503):
                     return
-            except (requests.ConnectionError, requests.Timeout):
-                # A worker still booting on a busy machine may accept but answer slowly.
+            except requests.RequestException:
+                # Refused before the bind, or a read timeout while a busy machine boots the workers.
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("gunicorn did not start in 30s")

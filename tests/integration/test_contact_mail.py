@@ -159,7 +159,7 @@ def test_contact_malformed_json_is_400_and_wrong_media_type_415(client):
 
 
 def test_contact_sixth_request_within_an_hour_is_rate_limited(app):
-    application = create_app("testing", {"CONTACT_RATE_LIMIT": "5 per hour"})
+    application = create_app("testing", {"RATELIMIT_ENABLED": True})
     try:
         c = application.test_client()
         for _ in range(5):
