@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +19,7 @@ from tests.helpers import DEFAULT_PASSWORD, assert_envelope
 from tests.integration.orgs import ORGS, Actor, OrgWorld, add_member, build_world, create_org, new_actor
 
 ME_ORGS = "/api/v1/users/me/organizations"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -652,3 +657,45 @@ def test_concurrent_creation_with_one_derived_slug_never_500s(app, auth):
     for t in threads:
         t.join()
     assert 201 in results and set(results) <= {201, 409}
+
+
+# --- seed ----------------------------------------------------------------------------------------
+
+
+def _run_seed() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.seed_data"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "FLASK_ENV": "testing"},
+    )
+
+
+def test_seed_creates_acme_corp_with_alice_owner_and_bob_member_idempotently(client, app):
+    first = _run_seed()
+    assert first.returncode == 0, first.stderr
+    assert "organization acme-corp: created" in first.stdout
+    second = _run_seed()
+    assert second.returncode == 0 and "organization acme-corp: exists" in second.stdout
+    alice = client.post(
+        "/api/v1/auth/login", json={"email": "alice@acme-corp.com", "password": "OwnerPass123!"}
+    )
+    headers = {"Authorization": f"Bearer {assert_envelope(alice, 200)['data']['session']['token']}"}
+    orgs = assert_envelope(client.get(ME_ORGS, headers=headers), 200)["data"]["organizations"]
+    assert [(o["slug"], o["name"], o["role"]) for o in orgs] == [("acme-corp", "Acme Corp", "owner")]
+    members = assert_envelope(client.get(f"{ORGS}/{orgs[0]['id']}/members", headers=headers), 200)
+    roles = {m["email"]: m["role"] for m in members["data"]["members"]}
+    assert roles == {"alice@acme-corp.com": "owner", "bob@acme-corp.com": "member"}
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Organization)).scalar() == 1
+        assert audit_verify_ok()
+
+
+def audit_verify_ok() -> bool:
+    """The chain verifies (inside an app context)."""
+    from app.services.audit import verify_chain
+
+    return verify_chain()[1] is None
