@@ -106,6 +106,7 @@ def require_membership(
     404 NOT_FOUND when the org does not exist, the id is malformed, or `user` is not a member;
     403 AUTHORIZATION_ERROR (audited as `org.access_denied`, naming `action`) when the role is too
     weak. `lock=True` locks the organization row first (use it before changing memberships).
+    Call it before writing anything: the 403 commits the request's transaction to keep its audit row.
     """
     oid = parse_uuid(org_id)
     if oid is None:
