@@ -237,27 +237,46 @@ def update_organization(
     return org, membership
 
 
-def _delete_org(org: Organization, actor_user_id: uuid.UUID, ctx: RequestInfo, reason: str) -> None:
-    """Delete an org and (by cascade) its memberships, after auditing it."""
-    audit.record(
-        "org.deleted",
-        ctx,
-        actor_user_id=actor_user_id,
-        organization_id=org.id,
-        target_type="organization",
-        target_id=org.id,
-        details={"name": org.name, "slug": org.slug, "reason": reason},
-    )
+@dataclass(frozen=True)
+class Departure:
+    """What account deletion did to one org, kept so it can be audited after the row changes."""
+
+    organization_id: uuid.UUID
+    name: str
+    slug: str
+    role: Role
+    org_deleted: bool
+
+
+def _delete_org_rows(org: Organization) -> None:
+    """Delete an org and its memberships (no audit: callers record it after their row changes)."""
     # Explicit, so it also holds on SQLite where foreign-key cascades are off by default.
     db.session.execute(delete(Membership).where(Membership.organization_id == org.id))
     db.session.delete(org)
     db.session.flush()
 
 
+def _record_org_deleted(
+    org_id: uuid.UUID, name: str, slug: str, actor_user_id: uuid.UUID, ctx: RequestInfo, reason: str
+) -> None:
+    audit.record(
+        "org.deleted",
+        ctx,
+        actor_user_id=actor_user_id,
+        organization_id=org_id,
+        target_type="organization",
+        target_id=org_id,
+        details={"name": name, "slug": slug, "reason": reason},
+    )
+
+
 def delete_organization(org_id: uuid.UUID | str, user: User, ctx: RequestInfo) -> None:
     """Delete the org and its memberships (owners only)."""
     membership = require_membership(org_id, user, Role.OWNER, ctx=ctx, action="org.delete", lock=True)
-    _delete_org(membership.organization, user.id, ctx, "deleted_by_owner")
+    org = membership.organization
+    org_uuid, name, slug = org.id, org.name, org.slug
+    _delete_org_rows(org)
+    _record_org_deleted(org_uuid, name, slug, user.id, ctx, "deleted_by_owner")
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -449,9 +468,13 @@ def change_member_role(
 # --- account deletion --------------------------------------------------------------------------
 
 
-def release_user_organizations(user: User, ctx: RequestInfo) -> None:
+def release_user_organizations(user: User) -> list[Departure]:
     """Before deleting `user`: refuse (409 naming the org) if they are the last owner of an org
-    with other members; delete the orgs they are the only member of; audit the other departures.
+    with other members; delete the orgs they are the only member of and their other memberships.
+
+    Writes no audit row: the caller records the returned departures with `record_departures`
+    after its own row changes, because the audit append lock is held until commit and row locks
+    must be taken before it (else a concurrent login or member change could deadlock with us).
     """
     org_ids = (
         db.session.execute(
@@ -463,14 +486,17 @@ def release_user_organizations(user: User, ctx: RequestInfo) -> None:
         .all()
     )
     if not org_ids:
-        return
+        return []
     # Lock in a stable order so two deletions touching the same orgs cannot deadlock.
-    db.session.execute(
-        select(Organization.id)
-        .where(Organization.id.in_(org_ids))
-        .order_by(Organization.id)
-        .with_for_update()
-    ).all()
+    orgs = {
+        org.id: org
+        for org in db.session.execute(
+            select(Organization)
+            .where(Organization.id.in_(org_ids))
+            .order_by(Organization.id)
+            .with_for_update()
+        ).scalars()
+    }
     stats = db.session.execute(
         select(
             Membership.organization_id,
@@ -481,37 +507,48 @@ def release_user_organizations(user: User, ctx: RequestInfo) -> None:
         .group_by(Membership.organization_id)
     ).all()
     counts = {org_id: (members, owners) for org_id, members, owners in stats}
-    mine = {
-        m.organization_id: m
+    roles = {
+        m.organization_id: m.role
         for m in db.session.execute(select(Membership).where(Membership.user_id == user.id)).scalars()
     }
     for org_id in org_ids:
         members, owners = counts[org_id]
-        if members > 1 and mine[org_id].role == Role.OWNER and owners <= 1:
-            org = db.session.get(Organization, org_id)
-            assert org is not None  # locked above
+        if members > 1 and roles[org_id] == Role.OWNER and owners <= 1:
+            org = orgs[org_id]
             raise errors.Conflict(
                 f"You are the last owner of the organization '{org.name}' ({org.slug}), which has "
                 "other members: make another member an owner or delete the organization first",
                 {"organization": {"id": str(org.id), "name": org.name, "slug": org.slug}},
             )
+    departures: list[Departure] = []
     for org_id in org_ids:
-        members, _ = counts[org_id]
-        if members == 1:
-            org = db.session.get(Organization, org_id)
-            assert org is not None  # locked above
-            _delete_org(org, user.id, ctx, "sole_member_account_deleted")
+        org = orgs[org_id]
+        sole = counts[org_id][0] == 1
+        departures.append(Departure(org.id, org.name, org.slug, roles[org_id], sole))
+        if sole:
+            _delete_org_rows(org)
+    db.session.execute(delete(Membership).where(Membership.user_id == user.id))
+    db.session.flush()
+    return departures
+
+
+def record_departures(departures: list[Departure], user_id: uuid.UUID, ctx: RequestInfo) -> None:
+    """Audit what `release_user_organizations` did (after the account's rows are gone)."""
+    for d in departures:
+        if d.org_deleted:
+            _record_org_deleted(
+                d.organization_id, d.name, d.slug, user_id, ctx, "sole_member_account_deleted"
+            )
         else:
             audit.record(
                 "org.member_removed",
                 ctx,
-                actor_user_id=user.id,
-                organization_id=org_id,
+                actor_user_id=user_id,
+                organization_id=d.organization_id,
                 target_type="user",
-                target_id=user.id,
-                details={"role": mine[org_id].role.value, "left": True, "reason": "account_deleted"},
+                target_id=user_id,
+                details={"role": d.role.value, "left": True, "reason": "account_deleted"},
             )
-    db.session.execute(delete(Membership).where(Membership.user_id == user.id))
 
 
 # --- audit log -------------------------------------------------------------------------------

@@ -164,13 +164,15 @@ def delete_account(user: User, password: str | None, ctx: RequestInfo) -> None:
     ):
         raise ValidationError({"password": ["Your password is required to delete your account."]})
     # Imported here: the organizations service imports this module.
-    from app.services.organizations import release_user_organizations
+    from app.services.organizations import record_departures, release_user_organizations
 
-    release_user_organizations(user, ctx)
+    # Row changes first, audit rows last: the audit append lock is held until commit.
+    departures = release_user_organizations(user)
     user_id = user.id
     get_store().revoke_all_for_user(str(user_id))
     db.session.delete(user)
     db.session.flush()
+    record_departures(departures, user_id, ctx)
     audit.record("user.deleted", ctx, actor_user_id=user_id, target_type="user", target_id=user_id)
 
 
