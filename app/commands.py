@@ -12,15 +12,27 @@ audit_cli = AppGroup("audit", help="Audit log tools.")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; exit 1 naming the first bad row."""
-    from app.services.audit import verify_chain
+@click.option(
+    "--expect-head",
+    "expect_head",
+    metavar="HASH",
+    default=None,
+    help="A head hash printed by an earlier run; fail unless that row is still in the chain "
+    "(detects deletion of the newest rows).",
+)
+def audit_verify(expect_head: str | None) -> None:
+    """Walk the hash chain; exit 1 naming the first bad row. Prints the head to anchor later runs."""
+    from app.services.audit import walk_chain
 
-    count, problem = verify_chain()
-    if problem is None:
-        click.echo(f"audit chain OK: {count} rows verified")
+    report = walk_chain(expect_hash=expect_head.strip().lower() if expect_head else None)
+    if report.problem is None:
+        click.echo(f"audit chain OK: {report.count} rows verified")
+        if report.head_id is None:
+            click.echo("head: none (the log is empty)")
+        else:
+            click.echo(f"head: id={report.head_id} hash={report.head_hash}")
         return
-    click.echo(f"audit chain BROKEN at row id {problem.row_id}: {problem.reason}", err=True)
+    click.echo(f"audit chain BROKEN at row id {report.problem.row_id}: {report.problem.reason}", err=True)
     sys.exit(1)
 
 

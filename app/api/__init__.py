@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import account, auth, contact, health, users
+from app.api import account, auth, contact, health, organizations, users
 
-BLUEPRINTS = [health.bp, auth.bp, users.bp, account.bp, contact.bp]
+BLUEPRINTS = [health.bp, auth.bp, users.bp, account.bp, contact.bp, organizations.bp]
 
 
 def register_blueprints(app: Flask) -> None:
