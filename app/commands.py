@@ -37,3 +37,6 @@ def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(audit_cli)
     app.cli.add_command(seed_command)
+    from app.cli_oidc import register as register_oidc
+
+    register_oidc(app)

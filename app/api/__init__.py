@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import auth, health, users
+from app.api import auth, health, oauth2, oauth_clients, users
 
 BLUEPRINTS = [health.bp, auth.bp, users.bp]
+BLUEPRINTS += [oauth2.bp, oauth_clients.bp]
 
 
 def register_blueprints(app: Flask) -> None:
