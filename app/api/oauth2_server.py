@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
     ClientMixin,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Request,
     TokenMixin,
     grants,
     scope_to_list,
@@ -26,6 +28,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from flask import Flask, current_app, g
+from flask import request as flask_request
+from flask.wrappers import Request
 
 from app.api.common import request_info
 from app.extensions import db
@@ -379,8 +383,30 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return payload
 
 
+class Authy2OAuth2Request(FlaskOAuth2Request):
+    """Authlib's request wrapper; plain http is tolerated outside production (tests, local dev).
+
+    In production Authlib's own rule stands: the provider must be reached over https (configure
+    TRUSTED_PROXY_COUNT behind a TLS-terminating proxy so the scheme is seen correctly).
+    """
+
+    def __init__(self, request: Request, allow_http: bool) -> None:
+        """Wrap the Flask request."""
+        uri = request.url
+        if allow_http and uri.startswith("http://"):
+            uri = "https://" + uri[len("http://") :]
+        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
 class Authy2AuthorizationServer(AuthorizationServer):
     """Authlib's Flask server bound to our storage."""
+
+    def create_oauth2_request(self, request: Any) -> Authy2OAuth2Request:
+        """Wrap the current Flask request."""
+        allow_http = current_app.config.get("ENV_NAME") != "production"
+        return Authy2OAuth2Request(flask_request, allow_http)
 
     def query_client(self, client_id: str) -> ClientAdapter | None:
         """An active client by client_id."""

@@ -33,10 +33,10 @@ def _cfg(name: str) -> int:
     return int(current_app.config[name])
 
 
-def _for_update(stmt: Any) -> Any:
-    """Row-lock on PostgreSQL so concurrent redemptions serialise (SQLite locks the whole db)."""
+def _for_update(stmt: Any, of: Any) -> Any:
+    """Row-lock (only `of`'s rows) on PostgreSQL so concurrent redemptions serialise."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update()
+        return stmt.with_for_update(of=of)
     return stmt
 
 
@@ -95,7 +95,8 @@ def redeem_authorization_code(
         return None
     row = db.session.execute(
         _for_update(
-            select(OAuthAuthorizationCode).where(OAuthAuthorizationCode.code_hash == sha256_hex(code))
+            select(OAuthAuthorizationCode).where(OAuthAuthorizationCode.code_hash == sha256_hex(code)),
+            OAuthAuthorizationCode,
         )
     ).scalar_one_or_none()
     if row is None or row.client_pk != client.id:
@@ -222,7 +223,7 @@ def find_by_refresh_token(token: str, lock: bool = False) -> OAuthToken | None:
     if not token or len(token) > 256:
         return None
     stmt = select(OAuthToken).where(OAuthToken.refresh_token_hash == sha256_hex(token))
-    return db.session.execute(_for_update(stmt) if lock else stmt).scalar_one_or_none()
+    return db.session.execute(_for_update(stmt, OAuthToken) if lock else stmt).scalar_one_or_none()
 
 
 def access_token_is_live(row: OAuthToken | None) -> bool:
