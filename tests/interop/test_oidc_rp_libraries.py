@@ -200,7 +200,8 @@ def test_oidcc_server_rotate_keys_via_manage_py_keeps_old_tokens_verifiable(oidc
     env["FLASK_ENV"] = "testing"
     done = subprocess.run(
         [sys.executable, "manage.py", "keys", "rotate"],
-        check=False, cwd=ROOT,
+        check=False,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
