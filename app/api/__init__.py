@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import auth, health, oauth2, oauth_clients, users
+from app.api import auth, health, oauth2, oauth_clients, oauth_consents, users
 
 BLUEPRINTS = [health.bp, auth.bp, users.bp]
-BLUEPRINTS += [oauth2.bp, oauth_clients.bp]
+BLUEPRINTS += [oauth2.bp, oauth_clients.bp, oauth_consents.bp]
 
 
 def register_blueprints(app: Flask) -> None:

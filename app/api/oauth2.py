@@ -274,9 +274,9 @@ def _verify_client_and_redirect() -> tuple[OAuthClient, str] | Response:
 
 
 def _with_iss(response: Response, redirect_uri: str) -> Response:
-    """Add `iss` (RFC 9207) to a redirect back to the client."""
+    """Add `iss` (RFC 9207) to every redirect back to the client (Authlib adds none itself here)."""
     location = response.headers.get("Location")
-    if location and location.startswith(redirect_uri) and "iss=" not in location[len(redirect_uri) :]:
+    if location and location.startswith(redirect_uri):
         response.headers["Location"] = add_params_to_uri(location, [("iss", issuer())])
     return response
 

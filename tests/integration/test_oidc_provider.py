@@ -883,3 +883,67 @@ def test_audit_rows_for_consent_and_tokens_never_hold_secrets(app, client, rp, b
         for secret in (tokens["access_token"], tokens["refresh_token"], rp["client_secret"]):
             assert secret not in dump
         db.session.remove()
+
+
+def test_iss_is_added_even_when_state_contains_iss(client, rp, browser):
+    flow = full_flow(client, rp, state="xiss=evil")
+    assert flow["query"]["iss"] == ISSUER and flow["query"]["state"] == "xiss=evil"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"grant_type": "authorization_code", "code": "x" * 5000, "redirect_uri": REDIRECT_URI},
+        {"grant_type": "authorization_code", "code": "a\x00b", "redirect_uri": REDIRECT_URI},
+        {"grant_type": "refresh_token", "refresh_token": "\u202e" * 300},
+        {"grant_type": "refresh_token"},
+        {"grant_type": "authorization_code"},
+        {"grant_type": ""},
+        {},
+    ],
+)
+def test_token_endpoint_bad_input_is_a_4xx_oauth_error(client, rp, data):
+    resp = client.post("/oauth2/token", data=data, headers=basic(rp["client_id"], rp["client_secret"]))
+    assert 400 <= resp.status_code < 500
+    assert resp.get_json()["error"] in ("invalid_request", "invalid_grant", "unsupported_grant_type")
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_token_endpoint_json_body_and_malformed_basic_auth_are_4xx(client, rp):
+    assert 400 <= client.post("/oauth2/token", json={"grant_type": "client_credentials"}).status_code < 500
+    resp = client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic %%%"}
+    )
+    assert 400 <= resp.status_code < 500 and "error" in resp.get_json()
+
+
+@pytest.mark.parametrize("state", ["a\x00b", "<script>alert(1)</script>", "x" * 3000, "é\u202e"])
+def test_authorize_odd_state_values_are_echoed_safely(client, rp, browser, state):
+    params = authorize_params(rp, state=state, code_challenge=None, code_challenge_method=None)
+    resp = start(client, params)
+    assert resp.status_code in (302, 400)
+    if resp.status_code == 302:
+        assert "<script>" not in resp.headers["Location"]
+        assert query_of(resp.headers["Location"])["state"] == state
+
+
+def test_protocol_errors_do_not_use_the_envelope(client):
+    resp = client.post("/oauth2/token", data={"grant_type": "password"})
+    body = resp.get_json()
+    assert "error" in body and "success" not in body and "version" not in body
+
+
+def test_deactivated_client_tokens_stop_working(app, client, rp, browser):
+    from app.models.oauth import OAuthClient
+
+    tokens = full_flow(client, rp)["tokens"]
+    with app.app_context():
+        row = db.session.execute(
+            select(OAuthClient).where(OAuthClient.client_id == rp["client_id"])
+        ).scalar_one()
+        row.is_active = False
+        db.session.commit()
+        db.session.remove()
+    headers = {"Authorization": "Bearer " + tokens["access_token"]}
+    assert client.get("/oauth2/userinfo", headers=headers).status_code == 401
+    assert start(client, authorize_params(rp)).status_code == 400
