@@ -24,7 +24,7 @@ from app import errors
 from app.api.common import clear_session_cookies, request_info, set_session_cookies
 from app.api.oauth2_server import build_server, get_server, issuer
 from app.envelope import DEPENDENCY_ERRORS
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models.base import utcnow
 from app.models.oauth import OAuthClient
 from app.models.user import User
@@ -46,6 +46,8 @@ PAGE_ENDPOINTS = frozenset(
     {"oauth2.authorize", "oauth2.authorize_login", "oauth2.authorize_consent", "oauth2.logout"}
 )
 MAX_PARAM_LENGTH = 4096
+# Password guessing through the provider's login form, per client IP.
+LOGIN_RATE_LIMIT = "10 per minute"
 
 
 class RequestNotSupportedError(OAuth2Error):
@@ -98,6 +100,14 @@ def _handle_http(exc: HTTPException) -> Response:
     """werkzeug errors inside the provider (bad form body, too large, ...)."""
     _rollback()
     status = exc.code or 400
+    if status == 429:
+        response = (
+            error_page("Too many attempts", "Please wait a minute and try again.", 429)
+            if request.endpoint in PAGE_ENDPOINTS
+            else _oauth_json_error("slow_down", "Too many requests", 429)
+        )
+        response.headers["Retry-After"] = "60"
+        return response
     if request.endpoint in PAGE_ENDPOINTS:
         return error_page("Request error", exc.description or "The request could not be processed.", status)
     return _oauth_json_error("invalid_request", exc.name, status)
@@ -403,6 +413,7 @@ def _render_consent(
 
 
 @bp.post("/oauth2/authorize/login")
+@limiter.limit(LOGIN_RATE_LIMIT)
 def authorize_login() -> Response:
     """The login form: check CSRF and the password, start the session, 303 back to authorize."""
     verified = _verify_client_and_redirect()

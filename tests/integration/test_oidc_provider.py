@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,8 @@ from app.models.oauth import OAuthAuthorizationCode, OAuthToken
 from tests.helpers import DEFAULT_PASSWORD
 from tests.oidc_support import POST_LOGOUT_URI, REDIRECT_URI, form_fields, make_client, pkce_pair, query_of
 
-ISSUER = "http://localhost:5000"
+# Mirrors BaseConfig: PUBLIC_BASE_URL (empty = unset) or the default.
+ISSUER = (os.environ.get("PUBLIC_BASE_URL") or "http://localhost:5000").rstrip("/")
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -947,3 +949,15 @@ def test_deactivated_client_tokens_stop_working(app, client, rp, browser):
     headers = {"Authorization": "Bearer " + tokens["access_token"]}
     assert client.get("/oauth2/userinfo", headers=headers).status_code == 401
     assert start(client, authorize_params(rp)).status_code == 400
+
+
+def test_login_form_is_rate_limited_per_ip(client, auth, rp):
+    user = auth.register()
+    page = start(client, authorize_params(rp))
+    statuses = [
+        _login_via_page(client, page, user["email"], "wrong-password-9").status_code for _ in range(11)
+    ]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    last = _login_via_page(client, page, user["email"], DEFAULT_PASSWORD)
+    assert last.status_code == 429 and last.headers["Retry-After"] == "60"
