@@ -187,7 +187,8 @@ def jwks() -> Response:
     document = key_service.jwks()
     db.session.commit()  # the first call may have generated the first key
     response = jsonify(document)
-    response.headers["Cache-Control"] = "public, max-age=300"
+    # Short, so RPs that do not refetch on an unknown kid pick up a rotated key quickly.
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 
@@ -481,6 +482,16 @@ def token() -> Response:
     response = get_server().create_token_response()
     # Errors can carry intended writes too (reuse detection revokes a family), so always commit.
     db.session.commit()
+    return response
+
+
+@bp.route("/oauth2/token", methods=["GET", "PUT", "PATCH", "DELETE"])
+@bp.route("/oauth2/revoke", methods=["GET", "PUT", "PATCH", "DELETE"])
+@bp.route("/oauth2/introspect", methods=["GET", "PUT", "PATCH", "DELETE"])
+def post_only() -> Response:
+    """Token, revocation and introspection take POST only (answered in OAuth's error format)."""
+    response = _oauth_json_error("invalid_request", "Use POST", 405)
+    response.headers["Allow"] = "POST"
     return response
 
 

@@ -185,16 +185,6 @@ def private_key_pem(key: SigningKey) -> bytes:
     return pem
 
 
-def verification_key(kid: str) -> rsa.RSAPublicKey | None:
-    """The public key for a published `kid` (for checking our own id_token_hint), else None."""
-    for key in published_keys():
-        if key.kid == kid:
-            public = serialization.load_pem_private_key(private_key_pem(key), password=None).public_key()
-            if isinstance(public, rsa.RSAPublicKey):
-                return public
-    return None
-
-
 def reencrypt_all(ctx: RequestInfo = SYSTEM) -> int:
     """Re-encrypt every stored private key under the current ENCRYPTION_KEY / CA_ENCRYPTION_KEY."""
     count = 0

@@ -961,3 +961,10 @@ def test_login_form_is_rate_limited_per_ip(client, auth, rp):
     assert statuses[10] == 429
     last = _login_via_page(client, page, user["email"], DEFAULT_PASSWORD)
     assert last.status_code == 429 and last.headers["Retry-After"] == "60"
+
+
+@pytest.mark.parametrize("path", ["/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"])
+def test_post_only_endpoints_answer_405_in_oauth_format(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 405 and resp.headers["Allow"] == "POST"
+    assert resp.get_json()["error"] == "invalid_request"
