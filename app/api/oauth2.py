@@ -357,7 +357,7 @@ def authorize() -> Response:
             return _error_response(LoginRequiredError(redirect_uri=redirect_uri), redirect_uri)
         return _render_login(client, redirect_uri)
     assert user is not None and record is not None  # noqa: S101 - need_login is False only with a session
-    scope = grant.request.payload.scope or ""
+    scope = grant.request.client.get_allowed_scope(grant.request.payload.scope)
     db.session.commit()
     if "consent" in prompts or not oauth2_service.has_consent(user, client, scope):
         if "none" in prompts:
@@ -467,7 +467,8 @@ def authorize_consent() -> Response:
         response = server.create_authorization_response(grant_user=None, grant=grant)
         response.status_code = 303 if response.status_code == 302 else response.status_code
         return _with_iss(response, redirect_uri)
-    oauth2_service.grant_consent(user, client, grant.request.payload.scope or "", request_info())
+    scope = grant.request.client.get_allowed_scope(grant.request.payload.scope)
+    oauth2_service.grant_consent(user, client, scope, request_info())
     response = _finish_authorization(grant, user, record, redirect_uri)
     db.session.commit()
     return response

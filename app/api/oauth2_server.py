@@ -225,7 +225,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Scopes must be supported by the server and registered for the client."""
         super().validate_requested_scope()
         scope = self.request.payload.scope
-        if scope and not set(scope_to_list(scope)) <= set(self.request.client.row.scope.split()):
+        requested = set(scope_to_list(scope) or []) - client_service.IGNORED_SCOPES
+        if requested and not requested <= set(self.request.client.row.scope.split()):
             raise InvalidScopeError("The client is not allowed to request this scope")
 
     def save_authorization_code(self, code: str, request: Any) -> None:
@@ -402,6 +403,12 @@ class Authy2OAuth2Request(FlaskOAuth2Request):
 
 class Authy2AuthorizationServer(AuthorizationServer):
     """Authlib's Flask server bound to our storage."""
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Unknown scopes are invalid_scope; standard OIDC scopes we hold no data for are ignored."""
+        requested = set(scope_to_list(scope) or [])
+        if requested - set(client_service.SUPPORTED_SCOPES) - client_service.IGNORED_SCOPES:
+            raise InvalidScopeError()
 
     def create_oauth2_request(self, request: Any) -> Authy2OAuth2Request:
         """Wrap the current Flask request."""

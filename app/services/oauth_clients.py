@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access", "organizations")
 DEFAULT_SCOPE = " ".join(SUPPORTED_SCOPES)
+# Standard OIDC scopes for data Authy2 does not hold: accepted in requests and ignored (OIDC Core
+# §5.4 says scopes that are not understood SHOULD be ignored); anything else is invalid_scope.
+IGNORED_SCOPES = frozenset({"address", "phone"})
 SECRET_PURPOSE = "oauth-client-secret"  # noqa: S105 - a key-derivation label, not a secret
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{3,100}$")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

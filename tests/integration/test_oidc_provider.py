@@ -968,3 +968,34 @@ def test_post_only_endpoints_answer_405_in_oauth_format(client, path):
     resp = client.get(path)
     assert resp.status_code == 405 and resp.headers["Allow"] == "POST"
     assert resp.get_json()["error"] == "invalid_request"
+
+
+def test_oidcc_scope_address_and_phone_are_accepted_and_release_nothing(client, rp, browser):
+    flow = full_flow(client, rp, scope="openid address phone")
+    assert flow["tokens"]["scope"] == "openid"
+    headers = {"Authorization": "Bearer " + flow["tokens"]["access_token"]}
+    assert client.get("/oauth2/userinfo", headers=headers).get_json() == {"sub": browser["id"]}
+
+
+def test_oidcc_scope_all(client, rp, browser):
+    flow = full_flow(client, rp, scope="openid profile email address phone offline_access organizations")
+    claims = verify_id_token(client, flow["tokens"]["id_token"], rp)
+    assert claims["email"] == browser["email"] and "organizations" in claims
+
+
+def test_oidcc_login_hint_prefills_the_login_form(client, rp):
+    page = start(client, authorize_params(rp, login_hint="hint@example.com"))
+    assert 'value="hint@example.com"' in page.get_data(as_text=True)
+
+
+def test_oidcc_id_token_hint_with_prompt_none(client, rp, browser):
+    first = full_flow(client, rp)["tokens"]
+    params = authorize_params(rp, prompt="none", id_token_hint=first["id_token"])
+    resp = start(client, params)
+    assert resp.status_code == 302 and "code" in query_of(resp.headers["Location"])
+
+
+def test_oidcc_claims_essential_and_claims_locales_are_ignored_gracefully(client, rp, browser):
+    claims_param = json.dumps({"userinfo": {"name": {"essential": True}}})
+    flow = full_flow(client, rp, claims=claims_param, claims_locales="de")
+    assert flow["tokens"]["access_token"]
