@@ -999,3 +999,8 @@ def test_oidcc_claims_essential_and_claims_locales_are_ignored_gracefully(client
     claims_param = json.dumps({"userinfo": {"name": {"essential": True}}})
     flow = full_flow(client, rp, claims=claims_param, claims_locales="de")
     assert flow["tokens"]["access_token"]
+
+
+@pytest.mark.parametrize("display", ["page", "popup"])
+def test_oidcc_display_page_and_popup(client, rp, browser, display):
+    assert full_flow(client, rp, display=display)["tokens"]["id_token"]
