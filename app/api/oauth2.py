@@ -45,7 +45,6 @@ INTERNAL_FIELDS = frozenset({"csrf_token", "email", "password", "decision"})
 PAGE_ENDPOINTS = frozenset(
     {"oauth2.authorize", "oauth2.authorize_login", "oauth2.authorize_consent", "oauth2.logout"}
 )
-MAX_PARAM_LENGTH = 4096
 # Password guessing through the provider's login form, per client IP.
 LOGIN_RATE_LIMIT = "10 per minute"
 
@@ -261,11 +260,6 @@ def _page(template: str, redirect_uri: str | None, status: int = 200, **context:
 
 
 # --- authorization endpoint ----------------------------------------------------------------------
-
-
-def _single(name: str) -> str | None:
-    value = request.values.get(name)
-    return value if value is None or len(value) <= MAX_PARAM_LENGTH else None
 
 
 def _verify_client_and_redirect() -> tuple[OAuthClient, str] | Response:
