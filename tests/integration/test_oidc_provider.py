@@ -1004,3 +1004,14 @@ def test_oidcc_claims_essential_and_claims_locales_are_ignored_gracefully(client
 @pytest.mark.parametrize("display", ["page", "popup"])
 def test_oidcc_display_page_and_popup(client, rp, browser, display):
     assert full_flow(client, rp, display=display)["tokens"]["id_token"]
+
+
+def test_oidcc_server_with_the_sql_session_store(app, sql_client):
+    from tests.helpers import AuthActions
+
+    rp = make_client(app)
+    actions = AuthActions(sql_client)
+    user = actions.register()
+    actions.login(user["email"], user["password"])
+    flow = full_flow(sql_client, rp)
+    assert verify_id_token(sql_client, flow["tokens"]["id_token"], rp)["sub"] == user["id"]
