@@ -132,3 +132,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(seed_command)
     app.cli.add_command(mail_cli)
+    from app.cli_oidc import register as register_oidc
+
+    register_oidc(app)

@@ -112,6 +112,13 @@ class BaseConfig:
         self.PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 30 * 60)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.SEED_ON_START = False
+        # OpenID provider (issue 6). The issuer is PUBLIC_BASE_URL; lifetimes are in seconds.
+        self.OAUTH2_CODE_LIFETIME = min(env_int("OAUTH2_CODE_LIFETIME", 60), 60)
+        self.OAUTH2_ACCESS_TOKEN_LIFETIME = env_int("OAUTH2_ACCESS_TOKEN_LIFETIME", 3600)
+        self.OAUTH2_ID_TOKEN_LIFETIME = env_int("OAUTH2_ID_TOKEN_LIFETIME", 3600)
+        self.OAUTH2_REFRESH_TOKEN_LIFETIME = env_int("OAUTH2_REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600)
+        # Two tabs refreshing at once both get the same new pair within this window.
+        self.OAUTH2_REFRESH_GRACE_SECONDS = env_int("OAUTH2_REFRESH_GRACE_SECONDS", 10)
         self.configure_security()
 
     def configure_security(self) -> None:

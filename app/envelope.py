@@ -203,6 +203,15 @@ def assign_request_id() -> None:
     g.request_id = incoming if REQUEST_ID_RE.match(incoming) else str(uuid.uuid4())
 
 
+def reject_control_characters_in_path() -> None:
+    """No resource name holds NUL or control characters: answer 404 before any view or query runs.
+
+    (PostgreSQL refuses NUL in text, so such a path parameter would otherwise surface as a 500.)
+    """
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in request.path):
+        raise errors.NotFound()
+
+
 def echo_request_id(response: Response) -> Response:
     """Echo the request id on every response."""
     request_id = g.get("request_id")
@@ -214,6 +223,7 @@ def echo_request_id(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the request-id hooks and every error handler."""
     app.before_request(assign_request_id)
+    app.before_request(reject_control_characters_in_path)
     app.after_request(echo_request_id)
     app.register_error_handler(errors.AppError, handle_app_error)
     app.register_error_handler(ValidationError, handle_validation_error)

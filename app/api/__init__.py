@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import account, auth, contact, health, organizations, users
+from app.api import (
+    account,
+    auth,
+    contact,
+    health,
+    oauth2,
+    oauth_clients,
+    oauth_consents,
+    organizations,
+    users,
+)
 
 BLUEPRINTS = [health.bp, auth.bp, users.bp, account.bp, contact.bp, organizations.bp]
+BLUEPRINTS += [oauth2.bp, oauth_clients.bp, oauth_consents.bp]
 
 
 def register_blueprints(app: Flask) -> None:

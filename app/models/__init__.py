@@ -3,7 +3,9 @@
 from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.contact import ContactEnquiry
+from app.models.keys import CertificateAuthority, SigningKey
 from app.models.mail import OutboxMessage
+from app.models.oauth import OAuthAuthorizationCode, OAuthClient, OAuthConsent, OAuthToken
 from app.models.organization import Membership, Organization, Role
 from app.models.session import AuthSession
 from app.models.throttle import LoginThrottle
@@ -14,12 +16,18 @@ __all__ = [
     "AuditLog",
     "AuthSession",
     "Base",
+    "CertificateAuthority",
     "ContactEnquiry",
     "LoginThrottle",
     "Membership",
+    "OAuthAuthorizationCode",
+    "OAuthClient",
+    "OAuthConsent",
+    "OAuthToken",
     "OneTimeToken",
     "Organization",
     "OutboxMessage",
     "Role",
+    "SigningKey",
     "User",
 ]

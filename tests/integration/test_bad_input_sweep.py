@@ -12,6 +12,7 @@ BODYLESS_ROUTES; otherwise a success on garbage input is reported as a failure h
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -117,13 +118,11 @@ BAD_PATH_VALUES = {
 
 
 def _path(rule: str, args: tuple[str, ...], value: str) -> str:
-    """The rule with every argument replaced by `value`."""
+    """The rule with every argument (`<name>` or `<converter:name>`) replaced by `value`."""
     path = rule
     for arg in args:
-        start = path.index("<")
-        end = path.index(">", start)
-        assert arg in path[start:end]
-        path = path[:start] + value + path[end + 1 :]
+        path, count = re.subn(r"<(?:[^<>:]+:)?" + re.escape(arg) + ">", lambda _m: value, path)
+        assert count == 1, (rule, arg)
     return path
 
 
