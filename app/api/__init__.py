@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import auth, health, users
+from app.api import auth, external, health, users
 
-BLUEPRINTS = [health.bp, auth.bp, users.bp]
+BLUEPRINTS = [health.bp, auth.bp, users.bp, external.bp]
 
 
 def register_blueprints(app: Flask) -> None:

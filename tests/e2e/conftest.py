@@ -26,8 +26,9 @@ def free_port() -> int:
 class LiveServer:
     """A gunicorn process serving wsgi:app."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None) -> None:
+        # `port` lets a caller put the server's own URL into its env first (e.g. PUBLIC_BASE_URL).
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.proc = subprocess.Popen(
