@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import auth, external, health, users
+from app.api import auth, external, health, sso, users
 
-BLUEPRINTS = [health.bp, auth.bp, users.bp, external.bp]
+BLUEPRINTS = [health.bp, auth.bp, users.bp, external.bp, sso.bp]
 
 
 def register_blueprints(app: Flask) -> None:

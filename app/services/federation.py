@@ -157,7 +157,7 @@ def safe_next(candidate: str | None, frontend_url: str) -> str:
 # ---------------------------------------------------------------------------- provider profiles
 
 
-def _clean_email(raw: Any) -> str | None:
+def clean_email(raw: Any) -> str | None:
     """A provider's email claim, normalised; None when missing or not an address."""
     if not isinstance(raw, str) or not raw or len(raw) > 320:
         return None
@@ -167,7 +167,8 @@ def _clean_email(raw: Any) -> str | None:
         return None
 
 
-def _clean_name(raw: Any) -> str | None:
+def clean_name(raw: Any) -> str | None:
+    """A display name without control characters, at most 200 characters."""
     if not isinstance(raw, str):
         return None
     text = "".join(ch for ch in raw if ch.isprintable()).strip()
@@ -186,9 +187,9 @@ def profile_from_google(claims: dict[str, Any]) -> ExternalProfile:
     return ExternalProfile(
         provider="google",
         subject=_claim_str(claims, "sub", 255),
-        email=_clean_email(claims.get("email")),
+        email=clean_email(claims.get("email")),
         email_verified=claims.get("email_verified") is True,
-        name=_clean_name(claims.get("name")),
+        name=clean_name(claims.get("name")),
     )
 
 
@@ -197,14 +198,14 @@ def profile_from_microsoft(claims: dict[str, Any]) -> ExternalProfile:
     when the token says so (`email_verified` or `xms_edov`, the domain-owner-verified claim)."""
     tid = _claim_str(claims, "tid")
     oid = _claim_str(claims, "oid")
-    email = _clean_email(claims.get("email"))
+    email = clean_email(claims.get("email"))
     verified = claims.get("email_verified") is True or claims.get("xms_edov") is True
     return ExternalProfile(
         provider="microsoft",
         subject=f"{tid}:{oid}",
         email=email,
         email_verified=bool(email) and verified,
-        name=_clean_name(claims.get("name")),
+        name=clean_name(claims.get("name")),
     )
 
 
@@ -240,14 +241,14 @@ def profile_from_github(client: FlaskOAuth2App, token: dict[str, Any]) -> Extern
     if isinstance(gh_id, bool) or not isinstance(gh_id, int | str) or not str(gh_id).isdigit():
         raise FederationError("provider_error", "GitHub user has no numeric id")
     primary = next((e for e in emails if isinstance(e, dict) and e.get("primary") is True), None)
-    email = _clean_email(primary.get("email")) if primary else None
+    email = clean_email(primary.get("email")) if primary else None
     verified = bool(primary) and primary.get("verified") is True and email is not None
     return ExternalProfile(
         provider="github",
         subject=str(gh_id),
         email=email,
         email_verified=verified,
-        name=_clean_name(user.get("name") or user.get("login")),
+        name=clean_name(user.get("name") or user.get("login")),
     )
 
 
@@ -263,7 +264,8 @@ def find_identity(provider: str, subject: str) -> ExternalIdentity | None:
     ).scalar_one_or_none()
 
 
-def _add_identity(user: User, profile: ExternalProfile, ctx: RequestInfo, reason: str) -> ExternalIdentity:
+def add_identity(user: User, profile: ExternalProfile, ctx: RequestInfo, reason: str) -> ExternalIdentity:
+    """Attach a new (provider, subject) identity to `user` and audit the link."""
     identity = ExternalIdentity(
         user_id=user.id,
         provider=profile.provider,
@@ -333,7 +335,7 @@ def resolve_user(
             raise FederationError("account_disabled")
         if not existing.email_verified:
             _claim_unverified_account(existing, ctx)
-        return existing, _add_identity(existing, profile, ctx, "verified_email"), False
+        return existing, add_identity(existing, profile, ctx, "verified_email"), False
     if not allow_create:
         raise FederationError("account_not_found")
     user = User(
@@ -353,7 +355,7 @@ def resolve_user(
         target_id=user.id,
         details={"method": profile.provider.split(":", 1)[0]},
     )
-    return user, _add_identity(user, profile, ctx, "new_account"), True
+    return user, add_identity(user, profile, ctx, "new_account"), True
 
 
 def sign_in(profile: ExternalProfile, auth_method: str, ctx: RequestInfo) -> LoginResult:
@@ -378,7 +380,7 @@ def link_identity(user: User, profile: ExternalProfile, ctx: RequestInfo) -> Ext
             raise FederationError("identity_in_use", "this identity is linked to another account")
         identity.last_login_at = utcnow()
         return identity
-    return _add_identity(user, profile, ctx, "user_request")
+    return add_identity(user, profile, ctx, "user_request")
 
 
 def record_failure(provider: str, code: str, ctx: RequestInfo) -> None:
