@@ -77,10 +77,12 @@ def request_data(path: str, get: dict[str, str], post: dict[str, str]) -> dict[s
     """The request as python3-saml sees it, built from PUBLIC_BASE_URL so Destination checks are exact."""
     base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
     https = base.scheme == "https"
+    host = base.hostname or "localhost"
+    if base.port and base.port != (443 if https else 80):
+        host = f"{host}:{base.port}"
     return {
         "https": "on" if https else "off",
-        "http_host": base.hostname or "localhost",
-        "server_port": base.port or (443 if https else 80),
+        "http_host": host,
         "script_name": base.path.rstrip("/") + path,
         "get_data": get,
         "post_data": post,
