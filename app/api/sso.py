@@ -17,7 +17,7 @@ from app import errors
 from app.api.common import current_user, load, login_required, request_info, set_session_cookies
 from app.api.external import exchange_code, fail_to_frontend, frontend_redirect, pop_flow, start_flow
 from app.envelope import success
-from app.extensions import db, limiter
+from app.extensions import db
 from app.models.organization import Organization
 from app.models.sso import SsoConnection
 from app.schemas.sso import DiscoverSchema, SsoConnectionPutSchema, SsoConnectionSchema
@@ -68,7 +68,6 @@ def delete_sso(org_id: str) -> Response:
 
 
 @bp.post("/auth/sso/discover")
-@limiter.limit("30 per minute")
 def discover() -> Response:
     """Home-realm discovery: where to send a user who typed this email."""
     data = load(DiscoverSchema())

@@ -54,7 +54,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/api/health", timeout=1).status_code in (200, 503):
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or a worker still booting (read timeout)
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("gunicorn did not start in 30s")
