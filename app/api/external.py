@@ -8,6 +8,7 @@ in Flask's signed session cookie (HttpOnly, SameSite=Lax, Secure by config).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ bp = Blueprint("external", __name__, url_prefix="/api/v1")
 
 FLOW_KEY = "authy2_fed:{state}"
 MAX_STATE_LENGTH = 128
+MAX_PENDING_FLOWS = 4
 
 
 class IdentitySchema(Schema):
@@ -74,13 +76,27 @@ def start_flow(client: FlaskOAuth2App, redirect_path: str, extra: dict[str, Any]
     redirect_uri = federation.callback_url(redirect_path)
     try:
         rv = client.create_authorization_url(redirect_uri)
-    except (requests.RequestException, ValueError) as exc:
-        # Discovery document unreachable or malformed: the provider is down, not us.
+    except Exception as exc:  # noqa: BLE001 - discovery is remote input: unreachable, not JSON, wrong shape
         logger.warning("provider discovery failed: %s", type(exc).__name__)
         raise errors.ServiceUnavailable("The sign-in provider is unavailable, try again later") from exc
+    prune_pending_flows()
     client.save_authorize_data(redirect_uri=redirect_uri, **rv)
-    session[FLOW_KEY.format(state=rv["state"])] = extra
+    session[FLOW_KEY.format(state=rv["state"])] = {**extra, "started": time.time()}
     return redirect(rv["url"], 302)
+
+
+def prune_pending_flows(keep: int = MAX_PENDING_FLOWS) -> None:
+    """Forget the oldest unfinished flows so abandoned logins cannot grow the cookie past 4 KB."""
+    pending = [
+        (value.get("started", 0) if isinstance(value, dict) else 0, key.split(":", 1)[1])
+        for key, value in session.items()
+        if key.startswith("authy2_fed:")
+    ]
+    pending.sort()
+    for _, state in pending[: max(0, len(pending) - keep + 1)]:
+        session.pop(FLOW_KEY.format(state=state), None)
+        for key in [k for k in session if k.startswith("_state_") and k.endswith("_" + state)]:
+            session.pop(key, None)
 
 
 def pop_flow() -> tuple[str | None, dict[str, Any] | None]:
@@ -103,7 +119,7 @@ def exchange_code(client: FlaskOAuth2App, **kwargs: Any) -> dict[str, Any]:
     except JoseError as exc:
         # Bad signature, issuer, audience, expiry or nonce in the ID token.
         raise FederationError("invalid_token", type(exc).__name__) from exc
-    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - anything else the provider's answers provoke is its error
         raise FederationError("provider_error", type(exc).__name__) from exc
 
 

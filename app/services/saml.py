@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 from flask import current_app
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from onelogin.saml2.errors import OneLogin_Saml2_Error
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
+from app import errors
 from app.models.organization import Organization
 from app.models.sso import SsoConnection
 from app.services import sso
@@ -101,10 +103,14 @@ def metadata_xml(org: Organization, conn: SsoConnection) -> str:
 
 def login_redirect(org: Organization, conn: SsoConnection, next_url: str) -> str:
     """The IdP URL carrying a signed AuthnRequest; its id is remembered for the ACS."""
-    auth = OneLogin_Saml2_Auth(
-        request_data(f"/api/v1/auth/saml/{org.slug}/login", {}, {}), settings_for(org, conn)
-    )
-    url = auth.login(return_to="")
+    try:
+        auth = OneLogin_Saml2_Auth(
+            request_data(f"/api/v1/auth/saml/{org.slug}/login", {}, {}), settings_for(org, conn)
+        )
+        url = auth.login(return_to="")
+    except OneLogin_Saml2_Error as exc:
+        logger.warning("SAML connection unusable: %s", exc)
+        raise errors.ServiceUnavailable("This organization's SSO connection is misconfigured") from exc
     sso.remember_flow("saml", conn, auth.get_last_request_id(), {"next": next_url})
     return url
 
