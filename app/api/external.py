@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -58,11 +59,13 @@ def frontend_redirect(url: str | None = None, **params: str) -> Response:
     return redirect(target, 302)
 
 
-def fail_to_frontend(source: str, exc: FederationError, ctx: RequestInfo) -> Response:
+def fail_to_frontend(
+    source: str, exc: FederationError, ctx: RequestInfo, organization_id: uuid.UUID | None = None
+) -> Response:
     """Roll back, audit the refusal (committed on its own) and send the browser to FRONTEND_URL."""
     db.session.rollback()
     logger.info("external sign-in refused: source=%s reason=%s %s", source, exc.code, exc.detail)
-    federation.record_failure(source, exc.code, ctx)
+    federation.record_failure(source, exc.code, ctx, organization_id)
     db.session.commit()
     return frontend_redirect(error=exc.code)
 

@@ -124,7 +124,7 @@ def saml_acs(org_slug: str) -> Response:
         result, next_url = saml.consume_response(org, conn, form, ctx)
         db.session.commit()
     except FederationError as exc:
-        return fail_to_frontend(source, exc, ctx)
+        return fail_to_frontend(source, exc, ctx, org.id)
     response = frontend_redirect(federation.safe_next(next_url, current_app.config["FRONTEND_URL"]))
     set_session_cookies(response, result.token, result.session)
     return response
@@ -183,7 +183,7 @@ def oidc_callback(org_slug: str) -> Response:
         result = sso_service.sso_sign_in(org, conn, profile, ctx)
         db.session.commit()
     except FederationError as exc:
-        return fail_to_frontend(source, exc, ctx)
+        return fail_to_frontend(source, exc, ctx, org.id)
     response = frontend_redirect(federation.safe_next(extra.get("next"), current_app.config["FRONTEND_URL"]))
     set_session_cookies(response, result.token, result.session)
     return response

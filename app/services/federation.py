@@ -383,9 +383,16 @@ def link_identity(user: User, profile: ExternalProfile, ctx: RequestInfo) -> Ext
     return add_identity(user, profile, ctx, "user_request")
 
 
-def record_failure(provider: str, code: str, ctx: RequestInfo) -> None:
+def record_failure(
+    provider: str, code: str, ctx: RequestInfo, organization_id: uuid.UUID | None = None
+) -> None:
     """Audit a refused external sign-in (the reason code only, never provider data)."""
-    audit.record("auth.external.failed", ctx, details={"provider": provider, "reason": code})
+    audit.record(
+        "auth.external.failed",
+        ctx,
+        organization_id=organization_id,
+        details={"provider": provider, "reason": code},
+    )
 
 
 def list_identities(user: User) -> list[ExternalIdentity]:

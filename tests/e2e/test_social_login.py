@@ -415,3 +415,25 @@ def test_link_without_session_is_401(fed):
 def test_providers_listing(fed):
     body = requests.get(f"{fed.api}/auth/external/providers", timeout=10).json()
     assert body["data"]["providers"] == ["google", "github", "microsoft"]
+
+
+def test_github_forged_code_and_broken_api_are_provider_errors(fed):
+    browser = new_browser()
+    first = browser.get(login_url(fed, "github"), allow_redirects=False)
+    state = query(first.headers["Location"])["state"]
+    resp = browser.get(
+        f"{fed.api}/auth/external/github/callback?code=forged&state={state}", allow_redirects=False
+    )
+    assert query(resp.headers["Location"]) == {"error": "provider_error"}
+    # A user document without a numeric id (or an API that misbehaves) is refused, not a 500.
+    fed.github.user_doc = {"login": "no-id"}
+    fed.github.email_docs = [{"email": "noid@corp.example", "primary": True, "verified": True}]
+    landing, _ = follow(new_browser(), login_url(fed, "github"))
+    assert query(landing) == {"error": "provider_error"}
+
+
+def test_github_account_without_any_email_is_refused(fed):
+    fed.github.user_doc = {"id": 31337, "login": "ghost"}
+    fed.github.email_docs = []
+    landing, _ = follow(new_browser(), login_url(fed, "github"))
+    assert query(landing) == {"error": "email_required"}

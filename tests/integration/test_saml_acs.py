@@ -398,4 +398,5 @@ def test_failures_are_audited(app, sp, idp):
             .first()
         )
         assert row.details["reason"] == "unsolicited_response" and row.details["provider"].startswith("saml:")
+        assert str(row.organization_id) == sp.org_id
         db.session.remove()
