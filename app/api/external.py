@@ -75,7 +75,8 @@ def _wants_link() -> bool:
 
 
 def start_flow(client: FlaskOAuth2App, redirect_path: str, extra: dict[str, Any]) -> Response:
-    """Create the authorization URL (state, nonce for OIDC, PKCE) and remember the flow in the session."""
+    """Create the authorization URL (state, nonce for OIDC, PKCE); Authlib keeps the flow's secrets
+    server-side (single-use store), the session cookie only binds the state to this browser."""
     redirect_uri = federation.callback_url(redirect_path)
     try:
         rv = client.create_authorization_url(redirect_uri)
@@ -175,7 +176,9 @@ def external_login(provider: str) -> Response:
     `link=1` (with a session cookie) links the provider to the signed-in account instead.
     """
     client = federation.social_client(provider)
-    return start_flow(client, f"/api/v1/auth/external/{provider}/callback", flow_extra(provider))
+    response = start_flow(client, f"/api/v1/auth/external/{provider}/callback", flow_extra(provider))
+    db.session.commit()  # the flow's server-side state, when it is kept in SQL
+    return response
 
 
 @bp.get("/auth/external/<provider>/callback")

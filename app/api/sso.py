@@ -148,7 +148,9 @@ def oidc_login(org_slug: str) -> Response:
     """302 to the organization's OIDC provider (state, nonce, PKCE), with the same client as social login."""
     _, conn = sso_service.enabled_connection_by_slug(org_slug, "oidc")
     extra = {"source": f"oidc:{conn.id}", "next": _next_arg()}
-    return start_flow(_oidc_client(conn), f"/api/v1/auth/oidc/{org_slug}/callback", extra)
+    response = start_flow(_oidc_client(conn), f"/api/v1/auth/oidc/{org_slug}/callback", extra)
+    db.session.commit()
+    return response
 
 
 @bp.get("/auth/oidc/<org_slug>/callback")

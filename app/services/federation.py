@@ -34,6 +34,7 @@ from app.schemas.fields import normalize_email
 from app.services import audit
 from app.services.auth import LoginResult, start_session
 from app.services.context import RequestInfo
+from app.services.single_use import STATE_CACHE
 from app.services.users import find_user_by_email
 from app.sessions import get_store
 
@@ -83,12 +84,19 @@ def _client_kwargs(scope: str) -> dict[str, Any]:
     return {"scope": scope, "code_challenge_method": "S256", "timeout": HTTP_TIMEOUT}
 
 
+def _integration(name: str) -> FlaskIntegration:
+    """Authlib's Flask glue with server-side, single-use state that expires after SSO_REQUEST_TTL."""
+    integration = FlaskIntegration(name, cache=STATE_CACHE)
+    integration.expires_in = current_app.config.get("SSO_REQUEST_TTL", 600)
+    return integration
+
+
 def build_oidc_client(
     name: str, client_id: str, client_secret: str, discovery_url: str, scope: str = "openid email profile"
 ) -> FlaskOAuth2App:
     """An Authlib Flask OIDC client (discovery, nonce, PKCE); shared by social and enterprise OIDC."""
     return FlaskOAuth2App(
-        FlaskIntegration(name),
+        _integration(name),
         name,
         client_id=client_id,
         client_secret=client_secret,
@@ -109,7 +117,7 @@ def _build_social_client(app: Flask, provider: str) -> FlaskOAuth2App:
         )
         return build_oidc_client("microsoft", cfg["MICROSOFT_CLIENT_ID"], cfg["MICROSOFT_CLIENT_SECRET"], url)
     return FlaskOAuth2App(
-        FlaskIntegration("github"),
+        _integration("github"),
         "github",
         client_id=cfg["GITHUB_CLIENT_ID"],
         client_secret=cfg["GITHUB_CLIENT_SECRET"],

@@ -23,14 +23,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import errors
-from app.extensions import db, redis_client
+from app.extensions import db
 from app.models.base import utcnow
 from app.models.organization import Membership, Organization, Role
-from app.models.sso import SsoConnection, SsoDomain, SsoOneTimeId, SsoType
+from app.models.sso import SsoConnection, SsoDomain, SsoType
 from app.models.user import User
 from app.security.sso_secrets import decrypt_sso_secret, encrypt_sso_secret
 from app.services import audit
@@ -44,6 +44,7 @@ from app.services.federation import (
     clean_name,
     find_identity,
 )
+from app.services.single_use import put_once, take
 from app.services.users import find_user_by_email
 
 logger = logging.getLogger(__name__)
@@ -266,35 +267,6 @@ def discover(email: str) -> tuple[Organization, SsoConnection] | None:
 
 
 # ------------------------------------------------------------------------------ single-use ids
-
-
-def put_once(key: str, value: str, ttl: int) -> bool:
-    """Store `key` unless present (Redis SET NX, else a table row); False means it was already there."""
-    ttl = max(1, int(ttl))
-    client = redis_client.client
-    if client is not None:
-        return bool(client.set("authy2:sso:" + key, value, nx=True, ex=ttl))
-    now = utcnow()
-    db.session.execute(delete(SsoOneTimeId).where(SsoOneTimeId.expires_at < now))
-    try:
-        with db.session.begin_nested():
-            db.session.add(SsoOneTimeId(key=key, value=value, expires_at=now + dt.timedelta(seconds=ttl)))
-    except IntegrityError:
-        return False
-    return True
-
-
-def take(key: str) -> str | None:
-    """Atomically fetch and delete a live key; None when absent, expired or already taken."""
-    client = redis_client.client
-    if client is not None:
-        return client.getdel("authy2:sso:" + key)
-    value = db.session.execute(
-        delete(SsoOneTimeId)
-        .where(SsoOneTimeId.key == key, SsoOneTimeId.expires_at >= utcnow())
-        .returning(SsoOneTimeId.value)
-    ).scalar_one_or_none()
-    return value
 
 
 def remember_flow(kind: str, conn: SsoConnection, request_id: str, flow: dict[str, Any]) -> None:

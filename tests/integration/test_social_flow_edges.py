@@ -24,13 +24,14 @@ def google() -> Iterator[FakeOIDCProvider]:
     provider.stop()
 
 
-def google_app(discovery_url: str):
+def google_app(discovery_url: str, **extra):
     return create_app(
         "testing",
         {
             "GOOGLE_CLIENT_ID": "g-client",
             "GOOGLE_CLIENT_SECRET": "g-secret",
             "GOOGLE_DISCOVERY_URL": discovery_url,
+            **extra,
         },
     )
 
@@ -46,8 +47,10 @@ def test_unreachable_discovery_is_503_envelope(app):
     assert_envelope(dead.test_client().get("/api/v1/auth/external/google/login"), 503, "SERVICE_UNAVAILABLE")
 
 
-def test_abandoned_flows_do_not_grow_the_state_cookie(app, google):
-    flask_app = google_app(google.discovery_url)
+@pytest.mark.parametrize("redis_url", ["default", None], ids=["redis-state", "sql-state"])
+def test_abandoned_flows_do_not_grow_the_state_cookie(app, google, redis_url):
+    extra = {} if redis_url == "default" else {"REDIS_URL": None}
+    flask_app = google_app(google.discovery_url, **extra)
     client = flask_app.test_client()
     locations = []
     for _ in range(12):
@@ -56,7 +59,9 @@ def test_abandoned_flows_do_not_grow_the_state_cookie(app, google):
         locations.append(resp.headers["Location"])
     keys = session_keys(flask_app, client)
     assert len([k for k in keys if k.startswith("authy2_fed:")]) == 4
-    assert len([k for k in keys if k.startswith("_state_google_")]) == 4
+    # State data (PKCE verifier, nonce) is kept server-side, never in the browser's cookie.
+    assert not [k for k in keys if k.startswith("_state_")]
+    assert "code_verifier" not in str(client.get_cookie("session").value)
 
     google.claims = {"sub": "g-edge", "email": "edge@gmail.example", "email_verified": True}
     # The newest flow completes; the oldest was forgotten and is refused as an unknown state.
