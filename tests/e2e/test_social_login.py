@@ -437,3 +437,18 @@ def test_github_account_without_any_email_is_refused(fed):
     fed.github.email_docs = []
     landing, _ = follow(new_browser(), login_url(fed, "github"))
     assert query(landing) == {"error": "email_required"}
+
+
+def test_linking_an_identity_owned_by_another_account_is_refused(fed, app):
+    fed.google.claims = {"sub": "g-owned", "email": "owner@gmail.example", "email_verified": True}
+    follow(new_browser(), login_url(fed, "google"))
+    register(fed, "other@corp.example")
+    browser = new_browser()
+    resp = browser.post(
+        f"{fed.api}/auth/login", json={"email": "other@corp.example", "password": DEFAULT_PASSWORD}
+    )
+    assert resp.status_code == 200
+    landing, _ = follow(browser, login_url(fed, "google", link="1"))
+    assert query(landing) == {"error": "identity_in_use"}
+    assert identities_of(app, "other@corp.example") == []
+    assert [i.subject for i in identities_of(app, "owner@gmail.example")] == ["g-owned"]
