@@ -131,13 +131,15 @@ class TestIdP:
         destination: str,
         in_response_to: str | None,
         issuer: str | None = None,
+        signature_placeholder: bool = False,
     ) -> etree._Element:
         """A samlp:Response wrapping `assertion` (already signed or not)."""
         irt = f' InResponseTo="{in_response_to}"' if in_response_to else ""
         now = _ts(dt.datetime.now(dt.UTC))
+        placeholder = f'<ds:Signature xmlns:ds="{DS}" Id="placeholder"/>' if signature_placeholder else ""
         xml = f"""<samlp:Response xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="_r{secrets.token_hex(16)}"
  Version="2.0" IssueInstant="{now}" Destination="{destination}"{irt}>
-<saml:Issuer>{issuer or self.entity_id}</saml:Issuer>
+<saml:Issuer>{issuer or self.entity_id}</saml:Issuer>{placeholder}
 <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
 </samlp:Response>"""
         root = etree.fromstring(xml.encode())

@@ -158,6 +158,22 @@ def test_unsigned_assertion_is_refused(app, sp, idp):
     assert_refused(post_acs(browser, xml), "invalid_response")
 
 
+def test_signed_response_with_unsigned_assertion_is_refused(app, sp, idp):
+    """Only the message is signed: the assertion itself must carry the IdP's signature."""
+    browser, request_id = start_login(app)
+    assertion = strip_placeholder(
+        idp.assertion(
+            name_id="x@acme.example", audience=sp.entity_id, recipient=sp.acs, in_response_to=request_id
+        )
+    )
+    response = idp.response(
+        assertion, destination=sp.acs, in_response_to=request_id, signature_placeholder=True
+    )
+    signed = idp.sign(response)
+    assert signed.find("ds:Signature", NS) is not None
+    assert_refused(post_acs(browser, etree.tostring(signed)), "invalid_response")
+
+
 def test_assertion_signed_by_another_key_is_refused(app, sp, idp):
     browser, request_id = start_login(app)
     key, cert = make_keypair("Mallory IdP")
