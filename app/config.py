@@ -112,6 +112,26 @@ class BaseConfig:
         self.PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 30 * 60)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.SEED_ON_START = False
+        # Federation (issue 7): social login providers. A provider is enabled when its client id and
+        # secret are both set; endpoint URLs are overridable so tests can run against a local provider.
+        self.GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+        self.GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
+        self.GOOGLE_DISCOVERY_URL = env_str(
+            "GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration"
+        )
+        self.GITHUB_CLIENT_ID = env_str("GITHUB_CLIENT_ID")
+        self.GITHUB_CLIENT_SECRET = env_str("GITHUB_CLIENT_SECRET")
+        self.GITHUB_AUTHORIZE_URL = env_str(
+            "GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize"
+        )
+        self.GITHUB_TOKEN_URL = env_str("GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token")
+        self.GITHUB_API_BASE_URL = env_str("GITHUB_API_BASE_URL", "https://api.github.com/")
+        self.MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID")
+        self.MICROSOFT_CLIENT_SECRET = env_str("MICROSOFT_CLIENT_SECRET")
+        self.MICROSOFT_TENANT = env_str("MICROSOFT_TENANT", "common")
+        self.MICROSOFT_DISCOVERY_URL = env_str("MICROSOFT_DISCOVERY_URL")
+        # Seconds an outgoing SAML AuthnRequest / OIDC login stays answerable.
+        self.SSO_REQUEST_TTL = env_int("SSO_REQUEST_TTL", 600)
         # OpenID provider (issue 6). The issuer is PUBLIC_BASE_URL; lifetimes are in seconds.
         self.OAUTH2_CODE_LIFETIME = min(env_int("OAUTH2_CODE_LIFETIME", 60), 60)
         self.OAUTH2_ACCESS_TOKEN_LIFETIME = env_int("OAUTH2_ACCESS_TOKEN_LIFETIME", 3600)

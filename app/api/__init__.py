@@ -8,16 +8,19 @@ from app.api import (
     account,
     auth,
     contact,
+    external,
     health,
     oauth2,
     oauth_clients,
     oauth_consents,
     organizations,
+    sso,
     users,
 )
 
 BLUEPRINTS = [health.bp, auth.bp, users.bp, account.bp, contact.bp, organizations.bp]
 BLUEPRINTS += [oauth2.bp, oauth_clients.bp, oauth_consents.bp]
+BLUEPRINTS += [external.bp, sso.bp]
 
 
 def register_blueprints(app: Flask) -> None:

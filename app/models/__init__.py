@@ -3,11 +3,13 @@
 from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.contact import ContactEnquiry
+from app.models.identity import ExternalIdentity
 from app.models.keys import CertificateAuthority, SigningKey
 from app.models.mail import OutboxMessage
 from app.models.oauth import OAuthAuthorizationCode, OAuthClient, OAuthConsent, OAuthToken
 from app.models.organization import Membership, Organization, Role
 from app.models.session import AuthSession
+from app.models.sso import SsoConnection, SsoDomain, SsoOneTimeId
 from app.models.throttle import LoginThrottle
 from app.models.token import OneTimeToken
 from app.models.user import User
@@ -18,6 +20,7 @@ __all__ = [
     "Base",
     "CertificateAuthority",
     "ContactEnquiry",
+    "ExternalIdentity",
     "LoginThrottle",
     "Membership",
     "OAuthAuthorizationCode",
@@ -29,5 +32,8 @@ __all__ = [
     "OutboxMessage",
     "Role",
     "SigningKey",
+    "SsoConnection",
+    "SsoDomain",
+    "SsoOneTimeId",
     "User",
 ]

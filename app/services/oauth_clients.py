@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app import errors
 from app.extensions import db
 from app.models.oauth import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, OAuthClient, OAuthToken
-from app.models.organization import Membership, Organization, Role
+from app.models.organization import Organization, Role
 from app.models.user import User
 from app.security.crypto import keyed_hashes, matches_keyed_hash
 from app.services import audit
@@ -119,24 +119,10 @@ def _validate_settings(data: dict[str, Any]) -> None:
 
 
 def _require_org_admin(org_id: uuid.UUID, user: User) -> Organization:
-    """The org if `user` is its admin or owner; non-member -> NotFound, member -> PermissionDenied.
+    """The organization if `user` is its admin or owner (the shared check: 404 non-member, 403 member)."""
+    from app.services.organizations import require_membership
 
-    Placeholder until the shared `require_membership(org_id, user, min_role)` of the organizations
-    feature is merged; swap this for it then.
-    """
-    org = db.session.get(Organization, org_id)
-    membership = None
-    if org is not None:
-        membership = db.session.execute(
-            select(Membership).where(Membership.organization_id == org_id, Membership.user_id == user.id)
-        ).scalar_one_or_none()
-    if org is None or (membership is None and not user.is_superadmin):
-        raise errors.NotFound("Organization not found")
-    if membership is not None and Role(membership.role).rank >= Role.ADMIN.rank:
-        return org
-    if user.is_superadmin:
-        return org
-    raise errors.PermissionDenied("Only organization admins and owners can manage OIDC clients")
+    return require_membership(org_id, user, Role.ADMIN, action="oauth_client.manage").organization
 
 
 def _settings_from(data: dict[str, Any], base: OAuthClient | None = None) -> dict[str, Any]:
