@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app import errors
+from app import errors, metrics
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.user import User
@@ -50,6 +50,7 @@ def start_session(user: User, auth_method: str, ctx: RequestInfo) -> LoginResult
         target_id=record.id,
         details={"method": auth_method},
     )
+    metrics.record_login(auth_method, succeeded=True)
     return LoginResult(user=user, token=token, session=record)
 
 
@@ -66,6 +67,7 @@ def login_with_password(email: str, password: str, ctx: RequestInfo) -> LoginRes
             target_id=user.id if user else None,
             details={"reason": "invalid_credentials" if not ok or user is None else "inactive"},
         )
+        metrics.record_login("password", succeeded=False)
         raise errors.InvalidCredentials(commit=True)
     rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
     if user.password_hash and _needs_rehash(user.password_hash, rounds):
