@@ -8,6 +8,7 @@ PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets before the app is imported
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +19,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -74,7 +78,7 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def init_app(app) -> None:  # noqa: ANN001 - a Flask app; typed loosely to keep flask out of services' imports
+def init_app(app: Flask) -> None:
     """Instrument every request and, when METRICS_ENABLED, expose GET /metrics."""
     import time
 
