@@ -171,3 +171,14 @@ def test_metrics_are_open_in_development(app):
     assert dev.config["LOG_FORMAT"] == "console"
     resp = dev.test_client().get("/metrics")
     assert resp.status_code == 200 and b"authy2_http_requests_total" in resp.data
+
+
+def test_every_postgres_connection_carries_the_statement_timeout(app):
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        value = db.session.execute(text("SHOW statement_timeout")).scalar_one()
+        db.session.rollback()
+    assert value == f"{app.config['DB_STATEMENT_TIMEOUT_MS'] // 1000}s"
