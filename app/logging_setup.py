@@ -116,7 +116,10 @@ def request_duration_ms() -> float:
 
 def _log_request(response: Response) -> Response:
     """Write the access line: method, path, status, duration_ms, request_id, user_id when known."""
-    user = g.get("current_user")
+    # The session record (a plain dataclass), not the ORM user: after a view commits, the user
+    # instance is expired and reading user.id here would cost a SELECT (or fail, outside every error
+    # handler, if the connection just broke).
+    session = g.get("current_session")
     path = safe_path(request.path)
     duration = request_duration_ms()
     logging.getLogger(ACCESS_LOGGER).info(
@@ -131,7 +134,7 @@ def _log_request(response: Response) -> Response:
             "endpoint": request.endpoint or "-",
             "status": response.status_code,
             "duration_ms": duration,
-            "user_id": str(user.id) if user is not None else None,
+            "user_id": session.user_id if session is not None else None,
             "remote_addr": request.remote_addr,
         },
     )

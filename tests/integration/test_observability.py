@@ -182,3 +182,16 @@ def test_every_postgres_connection_carries_the_statement_timeout(app):
         value = db.session.execute(text("SHOW statement_timeout")).scalar_one()
         db.session.rollback()
     assert value == f"{app.config['DB_STATEMENT_TIMEOUT_MS'] // 1000}s"
+
+
+def test_access_line_after_account_deletion_names_the_user_and_answers_200(client, auth, access_log):
+    user = auth.register()
+    session = auth.login(user["email"], user["password"])
+    resp = client.delete(
+        "/api/v1/users/me",
+        json={"password": user["password"]},
+        headers={**session["headers"], "X-Request-ID": "trace-delete"},
+    )
+    assert_envelope(resp, 200)
+    line = next(line for line in _lines(access_log) if line["request_id"] == "trace-delete")
+    assert line["status"] == 200 and line["user_id"] == user["id"]
