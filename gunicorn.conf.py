@@ -99,6 +99,12 @@ _own_multiproc_dir = None
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _own_multiproc_dir = tempfile.mkdtemp(prefix="authy2-prom-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_multiproc_dir
+# Imported now, in the master, not inside child_exit: that hook runs from the SIGCHLD handler, and a
+# second worker exiting mid-import re-enters it and leaves a half-imported module (master exits 1).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    from prometheus_client import multiprocess as _prom_multiprocess
+else:
+    _prom_multiprocess = None
 
 
 def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
@@ -118,7 +124,5 @@ def on_exit(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
 
 def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and Worker
     """Tell prometheus_client a worker is gone (its live gauges stop counting)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)
+    if _prom_multiprocess is not None:
+        _prom_multiprocess.mark_process_dead(worker.pid)

@@ -81,3 +81,14 @@ def test_entrypoint_serves_with_json_logs_metrics_and_graceful_shutdown(app):
         started = time.monotonic()
         code = server.stop()
     assert code == 0 and time.monotonic() - started < 15  # SIGTERM: a graceful, prompt exit
+
+
+def test_sigterm_with_several_workers_exits_zero_every_time(app):
+    # Regression: the master imported prometheus_client inside child_exit, which runs from the
+    # SIGCHLD handler; two workers exiting together re-entered the import and the master exited 1
+    # (intermittently; tests/unit/test_deploy_files.py checks the cause deterministically).
+    for _ in range(2):
+        server = AppServer(server_env(LOG_FORMAT="json"), workers=4)
+        assert requests.get(server.url + "/api/health", timeout=10).status_code == 200
+        log = server.log_text()
+        assert server.stop() == 0, log[-2000:]

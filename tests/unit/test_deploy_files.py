@@ -81,7 +81,8 @@ def test_gunicorn_config_reads_the_environment():
         "import runpy, json, os; c = runpy.run_path('gunicorn.conf.py');"
         "print(json.dumps({k: c[k] for k in ('bind','workers','threads','worker_class','timeout',"
         "'graceful_timeout','accesslog','access_log_format')} | "
-        "{'multiproc': os.environ.get('PROMETHEUS_MULTIPROC_DIR')}))"
+        "{'multiproc': os.environ.get('PROMETHEUS_MULTIPROC_DIR'),"
+        "'prom_imported_in_master': c['_prom_multiprocess'] is not None}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -97,5 +98,7 @@ def test_gunicorn_config_reads_the_environment():
     assert cfg["bind"] == "127.0.0.1:9999" and cfg["workers"] == 3 and cfg["threads"] == 4
     assert cfg["worker_class"] == "gthread" and cfg["timeout"] == 45 and cfg["graceful_timeout"] == 20
     assert cfg["multiproc"]  # several workers: prometheus multiprocess mode
+    # Imported at load time, never from child_exit (a signal handler; re-entrant imports broke it).
+    assert cfg["prom_imported_in_master"] is True
     assert "x-request-id" in cfg["access_log_format"] and "%(U)s" in cfg["access_log_format"]
     assert "%(q)s" not in cfg["access_log_format"] and "%(r)s" not in cfg["access_log_format"]
