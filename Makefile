@@ -33,5 +33,8 @@ test: install  ## run the whole suite against local PostgreSQL and Redis
 lint: install
 	$(BIN)/ruff check .
 
+bench: install  ## load benchmarks on loopback (needs PostgreSQL + Redis; wrk if installed): ratios vs goals
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache

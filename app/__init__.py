@@ -28,6 +28,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     configure_proxy(app)
     register_extensions(app)
     register_blueprints(app)
+    configure_metrics(app)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -90,6 +91,13 @@ def register_blueprints(app: Flask) -> None:
     from app.api import register_blueprints as register
 
     register(app)
+
+
+def configure_metrics(app: Flask) -> None:
+    """Count every request for Prometheus; expose GET /metrics when METRICS_ENABLED."""
+    from app import metrics
+
+    metrics.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:

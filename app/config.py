@@ -111,6 +111,15 @@ class BaseConfig:
         self.EMAIL_VERIFICATION_TTL = env_int("EMAIL_VERIFICATION_TTL", 48 * 3600)
         self.PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 30 * 60)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        # "json" (one object per line, for aggregators) or "console" (human-readable).
+        self.LOG_FORMAT = (env_str("LOG_FORMAT", self.default_log_format()) or "json").lower()
+        # GET /metrics: open in development; elsewhere only with METRICS_TOKEN (bearer) set.
+        self.METRICS_TOKEN = env_str("METRICS_TOKEN")
+        self.METRICS_ENABLED = env_bool("METRICS_ENABLED", self.default_metrics_enabled())
+        # PostgreSQL cancels any statement running longer than this (0 disables), so a slow
+        # database answers 503 instead of holding a worker until gunicorn kills it.
+        self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
+        self.SQLALCHEMY_ENGINE_OPTIONS = self.with_statement_timeout(self.SQLALCHEMY_ENGINE_OPTIONS)
         self.SEED_ON_START = False
         # Federation (issue 7): social login providers. A provider is enabled when its client id and
         # secret are both set; endpoint URLs are overridable so tests can run against a local provider.
@@ -174,6 +183,24 @@ class BaseConfig:
         """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
         return False
 
+    def default_log_format(self) -> str:
+        """Log format when LOG_FORMAT is unset: JSON everywhere but development."""
+        return "json"
+
+    def default_metrics_enabled(self) -> bool:
+        """Whether /metrics exists when METRICS_ENABLED is unset: only behind a token."""
+        return self.METRICS_TOKEN is not None
+
+    def with_statement_timeout(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Add `-c statement_timeout` to the connect options of a PostgreSQL engine."""
+        url = self.SQLALCHEMY_DATABASE_URI or ""
+        if self.DB_STATEMENT_TIMEOUT_MS <= 0 or not url.startswith("postgresql"):
+            return options
+        connect_args = dict(options.get("connect_args", {}))
+        extra = f"-c statement_timeout={self.DB_STATEMENT_TIMEOUT_MS}"
+        connect_args["options"] = f"{connect_args['options']} {extra}" if "options" in connect_args else extra
+        return {**options, "connect_args": connect_args}
+
     def database_url(self) -> str | None:
         """The SQLAlchemy URL: DATABASE_URL, else one built from POSTGRES_*, else None."""
         return env_str("DATABASE_URL") or postgres_url_from_parts()
@@ -202,6 +229,14 @@ class DevelopmentConfig(BaseConfig):
 
     ENV_NAME = "development"
     DEBUG = True
+
+    def default_log_format(self) -> str:
+        """Readable lines on a developer's terminal."""
+        return "console"
+
+    def default_metrics_enabled(self) -> bool:
+        """/metrics is open in development."""
+        return True
 
     def database_url(self) -> str | None:
         """Default to SQLite in the instance folder (the path is made absolute by the factory)."""
@@ -257,6 +292,8 @@ class ProductionConfig(BaseConfig):
                 raise ConfigError(f"{name} must be set to a strong random value in production")
             if len(value) < 32:
                 raise ConfigError(f"{name} is too short: use at least 32 random characters")
+        if self.METRICS_ENABLED and not self.METRICS_TOKEN:
+            raise ConfigError("METRICS_TOKEN must be set when METRICS_ENABLED is on in production")
 
 
 CONFIGS: dict[str, type[BaseConfig]] = {

@@ -172,6 +172,8 @@ def _retry_after_of(exc: HTTPException) -> int:
 def handle_dependency_error(exc: Exception) -> Response:
     """A database or Redis outage is a 503, never a 500."""
     _finish_transaction(False)
+    # Read by the metrics hook (authy2_dependency_errors_total{dependency=...}).
+    g.dependency_error = "session_store" if isinstance(exc, redis.exceptions.RedisError) else "database"
     logger.error("dependency unavailable: %s", type(exc).__name__)
     return error_response(errors.ServiceUnavailable())
 

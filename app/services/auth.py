@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app import errors
+from app import errors, metrics
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.user import User
@@ -52,6 +52,7 @@ def start_session(user: User, auth_method: str, ctx: RequestInfo) -> LoginResult
         target_id=record.id,
         details={"method": auth_method},
     )
+    metrics.record_login(auth_method, succeeded=True)
     return LoginResult(user=user, token=token, session=record)
 
 
@@ -99,6 +100,7 @@ def login_with_password(email: str, password: str, ctx: RequestInfo) -> LoginRes
                     "known_account": user is not None,
                 },
             )
+        metrics.record_login("password", succeeded=False)
         raise errors.InvalidCredentials(commit=True)
     gate.succeed(key)
     rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
