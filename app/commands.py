@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 audit_cli = AppGroup("audit", help="Audit log tools.")
 
@@ -37,6 +37,7 @@ def audit_verify(expect_head: str | None) -> None:
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command() -> None:
     """Create the demo data (idempotent)."""
     from app.services.seed import seed_all

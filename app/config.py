@@ -286,6 +286,7 @@ class ProductionConfig(BaseConfig):
         for name, default in (
             ("SECRET_KEY", DEFAULT_SECRET_KEY),
             ("ENCRYPTION_KEY", DEFAULT_ENCRYPTION_KEY),
+            ("CA_ENCRYPTION_KEY", DEFAULT_CA_ENCRYPTION_KEY),
         ):
             value = getattr(self, name)
             if not value or value == default:

@@ -84,9 +84,20 @@ def get_connection(org_id: str, actor: User) -> tuple[Organization, SsoConnectio
     return org, conn
 
 
-def _generate_sp_keypair(common_name: str) -> tuple[str, str]:
-    """A fresh RSA-2048 key and a self-signed certificate (PEM) for the SAML SP."""
+def _generate_sp_keypair(common_name: str, ctx: RequestInfo) -> tuple[str, str]:
+    """A fresh RSA-2048 key and its certificate (PEM) for the SAML SP.
+
+    The certificate is issued by the internal CA when one exists (`manage.py ca init`), else it is
+    self-signed, so IdPs that pin a CA can trust every organization's SP at once.
+    """
+    from app.services import keys
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    if keys.get_ca() is not None:
+        return key_pem, keys.issue_certificate(common_name[:64], key.public_key(), days=3 * 365, ctx=ctx)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -100,9 +111,6 @@ def _generate_sp_keypair(common_name: str) -> tuple[str, str]:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
@@ -157,7 +165,7 @@ def put_connection(org_id: str, actor: User, data: dict[str, Any], ctx: RequestI
             setattr(conn, name, None)
         conn.oidc_client_secret_encrypted = None
         if not conn.sp_private_key_encrypted or not conn.sp_certificate:
-            key_pem, cert_pem = _generate_sp_keypair(f"Authy2 SAML SP {org.slug}")
+            key_pem, cert_pem = _generate_sp_keypair(f"Authy2 SAML SP {org.slug}", ctx)
             conn.sp_private_key_encrypted = encrypt_sso_secret(key_pem)
             conn.sp_certificate = cert_pem
     else:

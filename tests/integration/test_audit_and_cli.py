@@ -104,3 +104,10 @@ def test_seed_command_is_idempotent_and_creates_bob(client, app):
     assert again.returncode == 0 and "bob@acme-corp.com: exists" in again.stdout
     resp = client.post("/api/v1/auth/login", json={"email": "bob@acme-corp.com", "password": "UserPass123!"})
     assert_envelope(resp, 200)
+
+
+def test_seed_command_runs_under_the_flask_cli_runner(app):
+    # `flask seed` needs an app context of its own (a plain click command had none).
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    assert "bob@acme-corp.com: created" in result.output

@@ -40,6 +40,7 @@ def production_app(app, monkeypatch) -> Flask:
     """A production app on the test database and Redis (cheap bcrypt)."""
     monkeypatch.setenv("SECRET_KEY", "p" * 48)
     monkeypatch.setenv("ENCRYPTION_KEY", "e" * 48)
+    monkeypatch.setenv("CA_ENCRYPTION_KEY", "c" * 48)
     monkeypatch.setenv("DATABASE_URL", TEST_DATABASE_URL)
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("BCRYPT_LOG_ROUNDS", "4")

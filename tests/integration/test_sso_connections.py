@@ -270,3 +270,25 @@ def test_saml_endpoints_of_unknown_org_are_404(client):
         assert_envelope(client.get(f"/api/v1/auth/saml/nope/{path}"), 404, "NOT_FOUND")
     assert_envelope(client.post("/api/v1/auth/saml/nope/acs", data={"SAMLResponse": "x"}), 404, "NOT_FOUND")
     assert_envelope(client.get("/api/v1/auth/oidc/nope/login"), 404, "NOT_FOUND")
+
+
+def test_sp_certificate_is_self_signed_without_a_ca_and_ca_issued_with_one(app, client, auth, logged_in, idp):
+    from cryptography import x509
+
+    from app.services import keys
+
+    first = make_org(app, "no-ca-yet", {logged_in["id"]: "owner"})
+    body = assert_envelope(put(client, first, saml_body(idp, email_domains=[]), logged_in["headers"]), 200)
+    cert = x509.load_pem_x509_certificate(body["data"]["connection"]["saml"]["sp_certificate"].encode())
+    assert cert.issuer == cert.subject  # no internal CA yet: self-signed
+    with app.app_context():
+        keys.init_ca()
+        db.session.commit()
+        ca_subject = keys.ca_certificate().subject
+        db.session.remove()
+    second = make_org(app, "with-ca", {logged_in["id"]: "owner"})
+    body = assert_envelope(put(client, second, saml_body(idp, email_domains=[]), logged_in["headers"]), 200)
+    cert = x509.load_pem_x509_certificate(body["data"]["connection"]["saml"]["sp_certificate"].encode())
+    assert cert.issuer == ca_subject and cert.subject != ca_subject
+    resp = client.get("/api/v1/auth/saml/with-ca/metadata")
+    assert resp.status_code == 200  # metadata is signed with the CA-issued certificate's key

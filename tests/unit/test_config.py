@@ -13,17 +13,18 @@ def prod_env(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1/authy2_test")
     monkeypatch.setenv("SECRET_KEY", "s" * 48)
     monkeypatch.setenv("ENCRYPTION_KEY", "e" * 48)
+    monkeypatch.setenv("CA_ENCRYPTION_KEY", "c" * 48)
     return monkeypatch
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "ENCRYPTION_KEY"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "ENCRYPTION_KEY", "CA_ENCRYPTION_KEY"])
 def test_production_refuses_missing_secret_naming_it(prod_env, name):
     prod_env.delenv(name)
     with pytest.raises(ConfigError, match=name):
         create_app("production")
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "ENCRYPTION_KEY"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "ENCRYPTION_KEY", "CA_ENCRYPTION_KEY"])
 def test_production_refuses_default_secret(prod_env, name):
     from app import config
 

@@ -17,6 +17,7 @@ def test_flask_session_cookie_carrying_oauth_state_is_secure_in_production(monke
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1/authy2_test")
     monkeypatch.setenv("SECRET_KEY", "s" * 48)
     monkeypatch.setenv("ENCRYPTION_KEY", "e" * 48)
+    monkeypatch.setenv("CA_ENCRYPTION_KEY", "c" * 48)
     app = create_app("production")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True

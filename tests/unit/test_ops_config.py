@@ -14,6 +14,7 @@ def prod_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """The minimum a production config needs."""
     monkeypatch.setenv("SECRET_KEY", STRONG)
     monkeypatch.setenv("ENCRYPTION_KEY", STRONG + "e")
+    monkeypatch.setenv("CA_ENCRYPTION_KEY", STRONG + "c")
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u@db/authy2")
     for name in ("METRICS_TOKEN", "METRICS_ENABLED", "LOG_FORMAT", "DB_STATEMENT_TIMEOUT_MS"):
         monkeypatch.delenv(name, raising=False)
