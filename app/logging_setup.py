@@ -100,11 +100,16 @@ def _start_timer() -> None:
     g.request_started = time.perf_counter()
 
 
+def _escape_controls(text: str) -> str:
+    """Control characters as visible escapes (a `%0a` in a path must not forge a log line)."""
+    return "".join(f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in text)
+
+
 def safe_path(path: str) -> str:
-    """The request path with token-like segments replaced by `<redacted>` (UUIDs are kept)."""
+    """The request path with token-like segments redacted (UUIDs kept) and control characters escaped."""
     parts = path.split("/")
-    return "/".join(
-        "<redacted>" if _TOKEN_SEGMENT.match(p) and not _UUID_SEGMENT.match(p) else p for p in parts
+    return _escape_controls(
+        "/".join("<redacted>" if _TOKEN_SEGMENT.match(p) and not _UUID_SEGMENT.match(p) else p for p in parts)
     )
 
 

@@ -18,10 +18,12 @@ bp = Blueprint("oauth_clients", __name__, url_prefix="/api/v1/organizations")
 
 def _org_id(raw: str) -> uuid.UUID:
     """Parse the org id path segment; a malformed id is simply not found."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise errors.NotFound("Organization not found") from exc
+    from app.services.organizations import parse_uuid
+
+    parsed = parse_uuid(raw)
+    if parsed is None:
+        raise errors.NotFound("Organization not found")
+    return parsed
 
 
 def _dump(client: object, secret: str | None = None) -> dict:

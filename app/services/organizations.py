@@ -45,16 +45,20 @@ class Page:
     total: int
 
 
+CANONICAL_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
 def parse_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
     """`value` as a UUID, or None when it is not one (malformed ids are simply not found)."""
     if value is None:
         return None
     if isinstance(value, uuid.UUID):
         return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
+    # Only the canonical 8-4-4-4-12 spelling: uuid.UUID() also takes "{...}", "urn:uuid:..." and
+    # undashed hex, which would give one resource many URLs (and dodge per-path rules).
+    if not isinstance(value, str) or not CANONICAL_UUID_RE.fullmatch(value):
         return None
+    return uuid.UUID(value)
 
 
 def _deny(

@@ -165,10 +165,10 @@ def delete_account(user: User, password: str | None, ctx: RequestInfo) -> None:
     409 (naming the org) when the user is the last owner of an org that has other members;
     orgs where the user is the only member are deleted with the account.
     """
-    if user.password_hash and (
-        password is None or not passwords.verify_password(user.password_hash, password)
-    ):
+    if user.password_hash and password is None:
         raise ValidationError({"password": ["Your password is required to delete your account."]})
+    if user.password_hash and not passwords.verify_password(user.password_hash, password or ""):
+        raise ValidationError({"password": ["Password is incorrect."]})
     # Imported here: the organizations service imports this module.
     from app.services.organizations import record_departures, release_user_organizations
 

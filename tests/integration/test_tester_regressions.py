@@ -1,0 +1,60 @@
+"""Regressions from a tester's run against the live server (each input kept as found)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+
+import pytest
+
+from app.logging_setup import ConsoleFormatter, RequestIdFilter, safe_path
+from tests.helpers import assert_envelope
+from tests.sso_helpers import make_org
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda u: u.hex,  # no dashes
+        lambda u: "{" + str(u) + "}",
+        lambda u: "urn:uuid:" + str(u),
+    ],
+    ids=["undashed", "braced", "urn"],
+)
+@pytest.mark.parametrize("suffix", ["clients", "sso"])
+def test_non_canonical_uuid_spellings_are_404_on_every_org_route(app, client, logged_in, spelling, suffix):
+    org_id = uuid.UUID(make_org(app, "spelling-org", {logged_in["id"]: "owner"}))
+    canonical = client.get(f"/api/v1/organizations/{org_id}/{suffix}", headers=logged_in["headers"])
+    assert canonical.status_code in (200, 404)  # 404 when no SSO connection exists yet
+    resp = client.get(f"/api/v1/organizations/{spelling(org_id)}/{suffix}", headers=logged_in["headers"])
+    body = assert_envelope(resp, 404, "NOT_FOUND")
+    assert "rganization" in body["message"]
+
+
+def test_a_newline_in_the_path_cannot_forge_a_console_log_line(client):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ConsoleFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("app")
+    logger.addHandler(handler)
+    try:
+        assert_envelope(client.get("/api/x%0aFORGED-LINE"), 404, "NOT_FOUND")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert not any(line.startswith("FORGED-LINE") for line in lines)
+    assert any("/api/x\\x0aFORGED-LINE" in line for line in lines)
+    assert safe_path("/a\x00b\x7f") == "/a\\x00b\\x7f"
+
+
+def test_delete_account_with_a_wrong_password_says_it_is_wrong(client, logged_in):
+    resp = client.delete(
+        "/api/v1/users/me", json={"password": "Not-The-Password-1"}, headers=logged_in["headers"]
+    )
+    body = assert_envelope(resp, 422, "VALIDATION_ERROR")
+    assert body["error"]["details"]["password"] == ["Password is incorrect."]
+    resp = client.delete("/api/v1/users/me", headers=logged_in["headers"])
+    body = assert_envelope(resp, 422, "VALIDATION_ERROR")
+    assert "required" in body["error"]["details"]["password"][0]
