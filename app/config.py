@@ -141,6 +141,11 @@ class BaseConfig:
         self.MICROSOFT_DISCOVERY_URL = env_str("MICROSOFT_DISCOVERY_URL")
         # Seconds an outgoing SAML AuthnRequest / OIDC login stays answerable.
         self.SSO_REQUEST_TTL = env_int("SSO_REQUEST_TTL", 600)
+        # Who may route an email domain to their org's IdP: "verified-email" (the domain of the
+        # admin's own verified address; superadmins any) or "open" (anyone; tests only).
+        self.SSO_DOMAIN_CLAIM_POLICY = env_str("SSO_DOMAIN_CLAIM_POLICY", self.default_sso_policy())
+        # Let IdP issuer/discovery URLs be http or point at internal addresses (SSRF guard off).
+        self.SSO_ALLOW_PRIVATE_ISSUERS = env_bool("SSO_ALLOW_PRIVATE_ISSUERS", self.ENV_NAME != "production")
         # OpenID provider (issue 6). The issuer is PUBLIC_BASE_URL; lifetimes are in seconds.
         self.OAUTH2_CODE_LIFETIME = min(env_int("OAUTH2_CODE_LIFETIME", 60), 60)
         self.OAUTH2_ACCESS_TOKEN_LIFETIME = env_int("OAUTH2_ACCESS_TOKEN_LIFETIME", 3600)
@@ -178,6 +183,10 @@ class BaseConfig:
     def default_bcrypt_rounds(self) -> int:
         """bcrypt cost factor when BCRYPT_LOG_ROUNDS is unset."""
         return 12
+
+    def default_sso_policy(self) -> str:
+        """Domain claims need proof of control unless SSO_DOMAIN_CLAIM_POLICY says otherwise."""
+        return "verified-email"
 
     def default_cookie_secure(self) -> bool:
         """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
@@ -261,6 +270,10 @@ class TestingConfig(BaseConfig):
     def default_ratelimit_enabled(self) -> bool:
         """Off in tests (the suite logs in many times); limiter tests turn them on via overrides."""
         return False
+
+    def default_sso_policy(self) -> str:
+        """Tests route made-up domains; the domain-claim tests set "verified-email" explicitly."""
+        return "open"
 
     def database_url(self) -> str | None:
         """TEST_DATABASE_URL, defaulting to a local authy2_test database."""

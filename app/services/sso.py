@@ -12,9 +12,12 @@ claim on an email domain is not verified by Authy2):
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import re
+import socket
+import urllib.parse
 from typing import Any
 
 from cryptography import x509
@@ -126,9 +129,94 @@ def normalize_domain(raw: str) -> str:
     return text
 
 
-def _set_domains(conn: SsoConnection, domains: list[str]) -> None:
+# Addresses at these providers belong to the public, never to one organization.
+PUBLIC_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "ymail.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.net",
+        "gmx.de",
+        "mail.com",
+        "yandex.com",
+        "yandex.ru",
+        "zoho.com",
+    }
+)
+
+
+def check_outbound_url(url: str | None, field: str) -> None:
+    """Refuse URLs the server must not fetch (SSRF) unless SSO_ALLOW_PRIVATE_ISSUERS is on.
+
+    Production default: https only, and no loopback, private, link-local or otherwise internal
+    address — neither as a literal nor as what the host name resolves to at save time. (A name
+    that later re-resolves elsewhere is not covered; egress filtering is the complete answer.)
+    """
+    if not url or current_app.config["SSO_ALLOW_PRIVATE_ISSUERS"]:
+        return
+    parsed = urllib.parse.urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    problem = None
+    if parsed.scheme != "https":
+        problem = "must use https"
+    elif not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        problem = "must name a public host"
+    else:
+        try:
+            infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
+            addresses = {info[4][0] for info in infos}
+        except (OSError, UnicodeError):
+            addresses = set()
+            problem = "host name does not resolve"
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not ip.is_global:
+                problem = "resolves to a non-public address"
+    if problem:
+        raise errors.ValidationFailed(details={field: [f"The URL {problem}."]})
+
+
+def _check_domain_claims(conn: SsoConnection, wanted: list[str], actor: User) -> None:
+    """Refuse domains the actor has not shown control of (SSO_DOMAIN_CLAIM_POLICY), and public ones.
+
+    Without this, any user could create an org and route someone else's domain to an IdP of their
+    own, hijacking home-realm discovery and blocking the real owner (409 on their claim).
+    Until DNS TXT verification exists, `verified-email` means: a new domain must be the domain of
+    the admin's own verified address (superadmins may claim any). `open` skips that (testing).
+    """
+    have = {d.domain for d in conn.domains}
+    new = [d for d in wanted if d not in have]
+    public = [d for d in new if d in PUBLIC_MAIL_DOMAINS]
+    if public:
+        raise errors.ValidationFailed(
+            details={"email_domains": [f"'{d}' is a public mail provider's domain." for d in public]}
+        )
+    if current_app.config["SSO_DOMAIN_CLAIM_POLICY"] == "open" or actor.is_superadmin:
+        return
+    own = actor.email.rsplit("@", 1)[-1].lower() if actor.email_verified else None
+    unproven = [d for d in new if d != own]
+    if unproven:
+        raise errors.PermissionDenied(
+            "You can only route the email domain of your own verified address",
+            {"email_domains": [f"'{d}' is not the domain of your verified email address." for d in unproven]},
+        )
+
+
+def _set_domains(conn: SsoConnection, domains: list[str], actor: User) -> None:
     """Replace the connection's domains; a domain already routed to another org is a 409."""
     wanted = sorted(set(domains))
+    _check_domain_claims(conn, wanted, actor)
     if wanted:
         taken = db.session.execute(
             select(SsoDomain.domain).where(SsoDomain.domain.in_(wanted), SsoDomain.connection_id != conn.id)
@@ -181,10 +269,12 @@ def put_connection(org_id: str, actor: User, data: dict[str, Any], ctx: RequestI
             )
         for name in OIDC_FIELDS:
             setattr(conn, name, data[name])
+        check_outbound_url(data["oidc_issuer"], "issuer")
+        check_outbound_url(data["oidc_discovery_url"], "discovery_url")
         for name in SAML_FIELDS:
             setattr(conn, name, None)
     db.session.flush()
-    _set_domains(conn, data["email_domains"])
+    _set_domains(conn, data["email_domains"], actor)
     try:
         db.session.flush()
     except IntegrityError as exc:

@@ -292,3 +292,64 @@ def test_sp_certificate_is_self_signed_without_a_ca_and_ca_issued_with_one(app, 
     assert cert.issuer == ca_subject and cert.subject != ca_subject
     resp = client.get("/api/v1/auth/saml/with-ca/metadata")
     assert resp.status_code == 200  # metadata is signed with the CA-issued certificate's key
+
+
+@pytest.fixture
+def strict_app(app):
+    """The production rules for SSO: domain claims need proof, issuer URLs must be public https."""
+    from app import create_app
+
+    return create_app(
+        "testing", {"SSO_DOMAIN_CLAIM_POLICY": "verified-email", "SSO_ALLOW_PRIVATE_ISSUERS": False}
+    )
+
+
+def _verified(app, user_id: str) -> None:
+    from app.models.user import User
+
+    with app.app_context():
+        db.session.get(User, uuid.UUID(user_id)).email_verified = True
+        db.session.commit()
+        db.session.remove()
+
+
+def test_domain_claim_needs_the_admins_own_verified_domain(strict_app, app, logged_in, idp):
+    client = strict_app.test_client()
+    org_id = make_org(app, "claimer", {logged_in["id"]: "owner"})
+    own_domain = logged_in["email"].rsplit("@", 1)[1]
+    # Unverified address: not even its own domain.
+    resp = put(client, org_id, saml_body(idp, email_domains=[own_domain]), logged_in["headers"])
+    assert_envelope(resp, 403, "AUTHORIZATION_ERROR")
+    _verified(app, logged_in["id"])
+    # Someone else's domain (the tester routed acme-corp.com and gmail.com to their own IdP).
+    resp = put(client, org_id, saml_body(idp, email_domains=["acme-corp.com"]), logged_in["headers"])
+    body = assert_envelope(resp, 403, "AUTHORIZATION_ERROR")
+    assert "acme-corp.com" in body["error"]["details"]["email_domains"][0]
+    resp = put(client, org_id, saml_body(idp, email_domains=["gmail.com"]), logged_in["headers"])
+    assert_envelope(resp, 422, "VALIDATION_ERROR")
+    assert_envelope(
+        put(client, org_id, saml_body(idp, email_domains=[own_domain]), logged_in["headers"]), 200
+    )
+    with app.app_context():
+        assert db.session.execute(select(SsoConnection)).scalar_one() is not None
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://127.0.0.1:5125",
+        "https://127.0.0.1",
+        "https://10.1.2.3",
+        "https://169.254.169.254/latest",
+        "https://[::1]",
+        "https://localhost",
+        "https://idp.internal",
+        "http://login.example.com",
+    ],
+)
+def test_oidc_issuer_must_be_a_public_https_url(strict_app, app, logged_in, issuer):
+    client = strict_app.test_client()
+    org_id = make_org(app, "ssrf-org", {logged_in["id"]: "owner"})
+    resp = put(client, org_id, oidc_body(issuer=issuer, email_domains=[]), logged_in["headers"])
+    body = assert_envelope(resp, 422, "VALIDATION_ERROR")
+    assert "issuer" in body["error"]["details"] or "discovery_url" in body["error"]["details"]
