@@ -12,7 +12,7 @@ class RegisterSchema(Schema):
 
     email = Email(required=True)
     password = Password(required=True, load_only=True)
-    name = SafeString(max_length=200, load_default=None, allow_none=True)
+    name = SafeString(max_length=200, min_length=1, load_default=None, allow_none=True)
 
 
 class LoginSchema(Schema):

@@ -68,6 +68,9 @@ class SafeString(fields.String):
             )
         if len(text) > self.max_length:
             raise ValidationError(f"Must be at most {self.max_length} characters.")
+        if self.min_length and all(unicodedata.category(ch) in {"Cf", "Zs"} or ch.isspace() for ch in text):
+            # Only invisible characters (e.g. U+200B zero-width space): as good as empty.
+            text = ""
         if len(text) < self.min_length:
             if self.min_length == 1:
                 raise ValidationError("Must not be empty.")

@@ -10,7 +10,7 @@ from app.schemas.fields import Email, Password, SafeString
 class UserUpdateSchema(Schema):
     """PATCH /users/me body: only these fields; anything else (role, is_superadmin, ...) is refused."""
 
-    name = SafeString(max_length=200, allow_none=True)
+    name = SafeString(max_length=200, min_length=1, allow_none=True)
     email = Email()
     current_password = Password(load_only=True)
 

@@ -58,3 +58,12 @@ def test_delete_account_with_a_wrong_password_says_it_is_wrong(client, logged_in
     resp = client.delete("/api/v1/users/me", headers=logged_in["headers"])
     body = assert_envelope(resp, 422, "VALIDATION_ERROR")
     assert "required" in body["error"]["details"]["password"][0]
+
+
+@pytest.mark.parametrize("name", ["\u200b", "   ", "\u200b \u2060", ""])
+def test_invisible_or_blank_names_are_refused(client, logged_in, name):
+    resp = client.patch("/api/v1/users/me", json={"name": name}, headers=logged_in["headers"])
+    body = assert_envelope(resp, 422, "VALIDATION_ERROR")
+    assert body["error"]["details"]["name"] == ["Must not be empty."]
+    resp = client.patch("/api/v1/users/me", json={"name": None}, headers=logged_in["headers"])
+    assert assert_envelope(resp, 200)["data"]["user"]["name"] is None
