@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 import requests
+from flask import Flask
 
+from tests.e2e.conftest import LiveServer, free_port, server_env
 from tests.interop.user_agent import sign_in_and_consent
 from tests.oidc_support import pkce_pair, query_of
 
@@ -91,3 +96,71 @@ def test_parallel_redemptions_of_one_code_yield_at_most_one_live_token(oidc_serv
         base + "/oauth2/userinfo", headers={"Authorization": "Bearer " + winner["access_token"]}, timeout=20
     )
     assert info.status_code == 401
+
+
+PARALLEL = 8
+
+
+@pytest.fixture(scope="module")
+def wide_server(app: Flask) -> Iterator[LiveServer]:
+    """gunicorn with 2 workers x 4 threads, so 8 requests really run at the same time."""
+    port = free_port()
+    server = LiveServer(
+        server_env(PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", GUNICORN_THREADS="4"), port=port
+    )
+    yield server
+    server.stop()
+
+
+def _fire(count: int, send: Callable[[], requests.Response]) -> list[requests.Response]:
+    """Send `count` requests released together by a barrier."""
+    barrier = threading.Barrier(count)
+
+    def one(_: int) -> requests.Response:
+        barrier.wait(timeout=30)
+        return send()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _refresh(base: str, seeded: dict[str, Any], refresh_token: str) -> requests.Response:
+    return requests.post(
+        base + "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=(seeded["client_id"], seeded["client_secret"]),
+        timeout=30,
+    )
+
+
+def test_eight_parallel_redemptions_of_one_code_issue_exactly_one_token_set(wide_server, seeded):
+    base = wide_server.url
+    code, verifier = _code(base, seeded)
+    results = _fire(PARALLEL, lambda: _redeem(base, seeded, code, verifier))
+    winners = [r for r in results if r.status_code == 200]
+    losers = [r for r in results if r.status_code != 200]
+    assert len(winners) == 1, [r.text for r in results]
+    assert all(r.status_code == 400 and r.json()["error"] == "invalid_grant" for r in losers)
+    # A second redemption revokes what the first issued (RFC 6749 §4.1.2): nothing stays usable.
+    access = winners[0].json()["access_token"]
+    info = requests.get(base + "/oauth2/userinfo", headers={"Authorization": "Bearer " + access}, timeout=20)
+    assert info.status_code == 401
+    assert _refresh(base, seeded, winners[0].json()["refresh_token"]).status_code == 400
+
+
+def test_eight_parallel_refreshes_rotate_once_and_share_one_new_pair(wide_server, seeded):
+    base = wide_server.url
+    code, verifier = _code(base, seeded)
+    first = _redeem(base, seeded, code, verifier)
+    assert first.status_code == 200, first.text
+    old = first.json()["refresh_token"]
+    results = _fire(PARALLEL, lambda: _refresh(base, seeded, old))
+    assert [r.status_code for r in results] == [200] * PARALLEL, [r.text for r in results]
+    pairs = {(r.json()["access_token"], r.json()["refresh_token"]) for r in results}
+    assert len(pairs) == 1, pairs
+    access, new_refresh = pairs.pop()
+    assert new_refresh != old
+    info = requests.get(base + "/oauth2/userinfo", headers={"Authorization": "Bearer " + access}, timeout=20)
+    assert info.status_code == 200
+    # The single new refresh token rotates normally afterwards.
+    assert _refresh(base, seeded, new_refresh).status_code == 200
