@@ -1143,3 +1143,34 @@ def test_authorize_refuses_repeated_parameters(client, rp, browser):
     q = query_of(resp.headers["Location"])
     assert q["error"] == "invalid_request" and "code" not in q
     assert q["state"] == params["state"]
+
+
+def test_narrowed_refresh_keeps_the_original_grant_for_the_refresh_token(client, rp, browser):
+    first = full_flow(client, rp)["tokens"]
+    narrow = client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "openid"},
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    )
+    assert narrow.status_code == 200, narrow.get_json()
+    body = narrow.get_json()
+    assert body["scope"] == "openid"
+    # RFC 6749 §6: the new refresh token carries the original grant, so the full scope comes back.
+    assert body.get("refresh_token")
+    full = _refresh(client, rp, body["refresh_token"])
+    assert full.status_code == 200, full.get_json()
+    assert set(full.get_json()["scope"].split()) == {"openid", "profile", "email", "offline_access"}
+
+
+def test_grace_window_replay_with_another_scope_is_not_answered_with_the_cached_pair(client, rp, browser):
+    first = full_flow(client, rp)["tokens"]
+    wide = _refresh(client, rp, first["refresh_token"])
+    assert wide.status_code == 200
+    narrow = client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "openid"},
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    )
+    assert narrow.status_code == 400 and narrow.get_json()["error"] == "invalid_grant"
+    # Not a replay attack: the rotated pair still works.
+    assert _refresh(client, rp, wide.get_json()["refresh_token"]).status_code == 200
