@@ -408,7 +408,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "active": True,
             "client_id": row.client.client_id,
             "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
-            "scope": row.scope,
+            # A refresh token carries the family's original grant even after a narrowing refresh.
+            "scope": oauth2_service.grant_scope(row) if token.kind == "refresh_token" else row.scope,
             "iss": issuer(),
             "iat": int(row.issued_at.timestamp()),
             "exp": int(expires.timestamp()) if expires else None,

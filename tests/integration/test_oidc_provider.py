@@ -1083,6 +1083,13 @@ def test_refresh_with_narrower_scope_issues_only_that_scope(client, rp, browser)
         headers=basic(rp["client_id"], rp["client_secret"]),
     ).get_json()
     assert set(introspected["scope"].split()) == {"openid", "email"}
+    if body.get("refresh_token"):
+        refresh_info = client.post(
+            "/oauth2/introspect",
+            data={"token": body["refresh_token"], "token_type_hint": "refresh_token"},
+            headers=basic(rp["client_id"], rp["client_secret"]),
+        ).get_json()
+        assert set(refresh_info["scope"].split()) == set(first["scope"].split())
 
 
 def test_refresh_with_scope_beyond_the_grant_is_invalid_scope_and_keeps_the_token(app, client, browser):
