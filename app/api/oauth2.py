@@ -262,6 +262,28 @@ def _page(template: str, redirect_uri: str | None, status: int = 200, **context:
 # --- authorization endpoint ----------------------------------------------------------------------
 
 
+def _repeated_parameter() -> str | None:
+    """The first parameter sent more than once (query and body together), if any.
+
+    RFC 6749 §3.1/§3.2: request parameters MUST NOT be included more than once. Accepting the
+    first value would let a proxy or an injected query string change what the server acts on.
+    """
+    for key in request.values:
+        if len(request.values.getlist(key)) > 1:
+            return key
+    return None
+
+
+def _repeated_parameter_error() -> Response | None:
+    """400 invalid_request (OAuth JSON) when a parameter is repeated at a token-style endpoint."""
+    key = _repeated_parameter()
+    if key is None:
+        return None
+    return _oauth_json_error(
+        "invalid_request", f"Parameter '{key[:40]}' must not be included more than once", 400
+    )
+
+
 def _verify_client_and_redirect() -> tuple[OAuthClient, str] | Response:
     """The client and exact redirect_uri, or the 400 page: never redirect to an unverified URI."""
     client_ids = request.values.getlist("client_id")
@@ -275,6 +297,16 @@ def _verify_client_and_redirect() -> tuple[OAuthClient, str] | Response:
         return error_page("Invalid redirect URI", "The request must include exactly one redirect_uri.")
     if redirect_uris[0] not in client.redirect_uris:
         return error_page("Invalid redirect URI", "The redirect_uri is not registered for this client.")
+    repeated = _repeated_parameter()
+    if repeated is not None:
+        # The redirect target is verified, so the error goes back to the client (state only if single).
+        states = request.values.getlist("state")
+        error = InvalidRequestError(
+            f"Parameter '{repeated[:40]}' must not be included more than once",
+            redirect_uri=redirect_uris[0],
+            state=states[0] if len(states) == 1 else "",
+        )
+        return _error_response(error, redirect_uris[0])
     return client, redirect_uris[0]
 
 
@@ -474,6 +506,9 @@ def authorize_consent() -> Response:
 @bp.post("/oauth2/token")
 def token() -> Response:
     """Token endpoint: authorization_code (+PKCE), refresh_token (rotation), client_credentials."""
+    repeated = _repeated_parameter_error()
+    if repeated is not None:
+        return repeated
     response = get_server().create_token_response()
     # Errors can carry intended writes too (reuse detection revokes a family), so always commit.
     db.session.commit()
@@ -493,6 +528,9 @@ def post_only() -> Response:
 @bp.post("/oauth2/revoke")
 def revoke() -> Response:
     """RFC 7009 token revocation (a client may revoke only its own tokens)."""
+    repeated = _repeated_parameter_error()
+    if repeated is not None:
+        return repeated
     response = get_server().create_endpoint_response("revocation")
     db.session.commit()
     return response
@@ -501,6 +539,9 @@ def revoke() -> Response:
 @bp.post("/oauth2/introspect")
 def introspect() -> Response:
     """RFC 7662 token introspection (a client sees only its own tokens)."""
+    repeated = _repeated_parameter_error()
+    if repeated is not None:
+        return repeated
     response = get_server().create_endpoint_response("introspection")
     db.session.commit()
     return response

@@ -281,33 +281,71 @@ class OpenIDCode(_OpenIDCode):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    """Refresh with rotation; a replayed token revokes its family except within the grace window."""
+    """Refresh with rotation; a replayed token revokes its family except within the grace window.
+
+    Rotation is claimed atomically in the database only once the request is known to be valid
+    (scope, user), so concurrent duplicates rotate exactly once and get the winner's pair back.
+    """
 
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
+    def _check(self, refresh_token: str) -> oauth2_service.RefreshCheck:
+        return oauth2_service.check_refresh_token(
+            refresh_token,
+            self.request.client.row,
+            request_info(),
+            requested_scope=self.request.payload.scope or None,
+        )
+
     def authenticate_refresh_token(self, refresh_token: str) -> TokenAdapter | None:
         """Look the token up with reuse detection."""
-        check = oauth2_service.check_refresh_token(refresh_token, self.request.client.row, request_info())
+        check = self._check(refresh_token)
         if check.grace_response is not None:
             # Any row of the right client works as a carrier; reuse detection already passed.
             row = oauth2_service.find_by_refresh_token(refresh_token)
             return TokenAdapter(row, "refresh_token", grace_response=check.grace_response) if row else None
         return TokenAdapter(check.row, "refresh_token") if check.row else None
 
+    def _validate_token_scope(self, token: TokenAdapter) -> None:
+        """A requested scope must lie within the originally granted scope (RFC 6749 §6)."""
+        scope = self.request.payload.scope
+        if not scope or token.grace_response is not None:
+            return
+        granted = set(scope_to_list(oauth2_service.grant_scope(token.row)) or [])
+        if not set(scope_to_list(scope) or []) <= granted:
+            raise InvalidScopeError("The requested scope exceeds the scope originally granted")
+
     def authenticate_user(self, refresh_token: TokenAdapter) -> User | None:
         """The (still active) user the token belongs to."""
         return _user_of(refresh_token.row.user_id)
 
+    def issue_token(self, user: User, refresh_token: TokenAdapter) -> dict[str, Any]:
+        """The requested subset of the grant (or the whole grant); the refresh token keeps the grant."""
+        granted = oauth2_service.grant_scope(refresh_token.row)
+        client: ClientAdapter = self.request.client
+        scope = client.get_allowed_scope(self.request.payload.scope or granted)
+        return oauth2_service.generate_bearer_token(
+            self.GRANT_TYPE, client.row, user, scope, None, self.INCLUDE_NEW_REFRESH_TOKEN, grant=granted
+        )
+
     def create_token_response(self) -> tuple[int, Any, Any]:
-        """Within the grace window, answer the same new pair again; otherwise rotate."""
+        """Within the grace window, answer the same new pair again; otherwise claim and rotate."""
         presented: TokenAdapter = self.request.refresh_token
         if presented.grace_response is not None:
             return 200, presented.grace_response, self.TOKEN_RESPONSE_HEADER
+        if _user_of(presented.row.user_id) is None:
+            raise InvalidGrantError("The user of this token is no longer active")
+        if not oauth2_service.claim_refresh(presented.row):
+            # Lost the race: the winner has committed; replay its pair or apply reuse detection.
+            check = self._check(self.request.form.get("refresh_token") or "")
+            if check.grace_response is None:
+                raise InvalidGrantError()
+            return 200, check.grace_response, self.TOKEN_RESPONSE_HEADER
         return super().create_token_response()
 
     def revoke_old_credential(self, refresh_token: TokenAdapter) -> None:
-        """Mark the old refresh token used and remember the new pair for the grace window."""
+        """Cache the new pair on the (already claimed) old row for the grace window."""
         oauth2_service.mark_rotated(refresh_token.row, g.oauth_last_token)
 
 
@@ -370,7 +408,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "active": True,
             "client_id": row.client.client_id,
             "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
-            "scope": row.scope,
+            # A refresh token carries the family's original grant even after a narrowing refresh.
+            "scope": oauth2_service.grant_scope(row) if token.kind == "refresh_token" else row.scope,
             "iss": issuer(),
             "iat": int(row.issued_at.timestamp()),
             "exp": int(expires.timestamp()) if expires else None,

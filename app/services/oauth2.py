@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models.base import utcnow
@@ -31,13 +32,6 @@ logger = logging.getLogger(__name__)
 
 def _cfg(name: str) -> int:
     return int(current_app.config[name])
-
-
-def _for_update(stmt: Any, of: Any) -> Any:
-    """Row-lock (only `of`'s rows) on PostgreSQL so concurrent redemptions serialise."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(of=of)
-    return stmt
 
 
 def find_client(client_id: str | None) -> OAuthClient | None:
@@ -89,20 +83,28 @@ def redeem_authorization_code(
 ) -> OAuthAuthorizationCode | None:
     """The code if it is live and belongs to `client`, marked used; None otherwise.
 
-    A second redemption revokes every token issued from the first (RFC 6749 §4.1.2).
+    The database decides who redeems: `UPDATE ... SET used_at WHERE used_at IS NULL` succeeds for
+    exactly one transaction (a concurrent one waits on the row lock, or SQLite's write lock, and
+    then matches nothing). A second redemption revokes every token issued from the first
+    (RFC 6749 §4.1.2); having waited for the winner's commit, it sees those tokens.
     """
     if not code or len(code) > 256:
         return None
     row = db.session.execute(
-        _for_update(
-            select(OAuthAuthorizationCode).where(OAuthAuthorizationCode.code_hash == sha256_hex(code)),
-            OAuthAuthorizationCode,
-        )
+        select(OAuthAuthorizationCode).where(OAuthAuthorizationCode.code_hash == sha256_hex(code))
     ).scalar_one_or_none()
     if row is None or row.client_pk != client.id:
         return None
     now = utcnow()
-    if row.used_at is not None:
+    if row.used_at is None and now >= row.expires_at:
+        return None
+    claimed = db.session.execute(
+        update(OAuthAuthorizationCode)
+        .where(OAuthAuthorizationCode.id == row.id, OAuthAuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if int(claimed.rowcount or 0) != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
         revoked = revoke_tokens_from_code(row.id)
         audit.record(
             "oauth.code.reuse_detected",
@@ -114,10 +116,7 @@ def redeem_authorization_code(
             details={"tokens_revoked": revoked},
         )
         return None
-    if now >= row.expires_at:
-        return None
-    row.used_at = now
-    db.session.flush()
+    set_committed_value(row, "used_at", now)
     return row
 
 
@@ -139,8 +138,13 @@ def generate_bearer_token(
     scope: str | None = None,
     expires_in: int | None = None,
     include_refresh_token: bool = True,
+    grant: str | None = None,
 ) -> dict[str, Any]:
-    """A fresh opaque bearer token response; a refresh token only with offline_access."""
+    """A fresh opaque bearer token response; a refresh token only with offline_access.
+
+    `grant` is the originally granted scope when `scope` was narrowed by a refresh: the refresh
+    token follows the grant, not the narrowed access token (RFC 6749 §6).
+    """
     token: dict[str, Any] = {
         "token_type": "Bearer",
         "access_token": new_token(32),
@@ -148,7 +152,7 @@ def generate_bearer_token(
     }
     if scope:
         token["scope"] = scope
-    scopes = set((scope or "").split())
+    scopes = set((grant or scope or "").split())
     if (
         include_refresh_token
         and user is not None
@@ -218,12 +222,12 @@ def find_by_access_token(token: str) -> OAuthToken | None:
     ).scalar_one_or_none()
 
 
-def find_by_refresh_token(token: str, lock: bool = False) -> OAuthToken | None:
-    """The row for a refresh token string (live or not), optionally row-locked."""
+def find_by_refresh_token(token: str) -> OAuthToken | None:
+    """The row for a refresh token string (live or not)."""
     if not token or len(token) > 256:
         return None
     stmt = select(OAuthToken).where(OAuthToken.refresh_token_hash == sha256_hex(token))
-    return db.session.execute(_for_update(stmt, OAuthToken) if lock else stmt).scalar_one_or_none()
+    return db.session.execute(stmt).scalar_one_or_none()
 
 
 def access_token_is_live(row: OAuthToken | None) -> bool:
@@ -285,16 +289,37 @@ def _response_cipher() -> FieldCipher:
     return FieldCipher(current_app.config["ENCRYPTION_KEY"], "oauth-rotation-cache")
 
 
-def check_refresh_token(token: str, client: OAuthClient, ctx: RequestInfo) -> RefreshCheck:
+def grant_scope(row: OAuthToken) -> str:
+    """The scope the resource owner originally granted to this token's family (its first row).
+
+    A refresh may narrow the access token's scope, but the refresh token keeps the original
+    grant (RFC 6749 §6), so later refreshes can ask for any part of it again.
+    """
+    first = db.session.execute(
+        select(OAuthToken.scope)
+        .where(OAuthToken.family_id == row.family_id)
+        .order_by(OAuthToken.issued_at, OAuthToken.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return first if first is not None else row.scope
+
+
+def check_refresh_token(
+    token: str, client: OAuthClient, ctx: RequestInfo, *, requested_scope: str | None = None
+) -> RefreshCheck:
     """Validate a presented refresh token for `client`, applying reuse detection.
 
-    - live and unused: returned for rotation;
-    - already rotated, within OAUTH2_REFRESH_GRACE_SECONDS: the same new pair again;
+    - live and unused: returned for rotation (the rotation itself is claimed by `claim_refresh`);
+    - already rotated, within OAUTH2_REFRESH_GRACE_SECONDS, by an identical request: the same new
+      pair again (a concurrent duplicate or a retry);
+    - already rotated, within the window but asking for another scope: refused, nothing revoked;
     - already rotated, after the window (or family revoked): the family is revoked, nothing returned.
     """
-    row = find_by_refresh_token(token, lock=True)
+    row = find_by_refresh_token(token)
     if row is None or row.client_pk != client.id:
         return RefreshCheck()
+    # Re-read: after losing a rotation race this row must show the winner's committed state.
+    db.session.refresh(row)
     now = utcnow()
     if row.revoked_at is not None or row.refresh_expires_at is None or now >= row.refresh_expires_at:
         return RefreshCheck()
@@ -307,6 +332,9 @@ def check_refresh_token(token: str, client: OAuthClient, ctx: RequestInfo) -> Re
         except (DecryptionError, ValueError):
             cached = None
         if cached is not None:
+            wanted = set((requested_scope or grant_scope(row)).split())
+            if wanted != set(str(cached.get("scope") or "").split()):
+                return RefreshCheck()
             return RefreshCheck(grace_response=cached)
     revoked = _revoke_family_rows(row.family_id)
     audit.record(
@@ -321,9 +349,32 @@ def check_refresh_token(token: str, client: OAuthClient, ctx: RequestInfo) -> Re
     return RefreshCheck()
 
 
+def claim_refresh(row: OAuthToken) -> bool:
+    """Atomically mark `row`'s refresh token used; False if another request already rotated it.
+
+    `UPDATE ... WHERE refresh_used_at IS NULL` matches for exactly one transaction: a concurrent
+    one blocks on the row lock (PostgreSQL) or the write lock (SQLite) until the winner commits,
+    then matches nothing and replays the winner's cached response via `check_refresh_token`.
+    """
+    now = utcnow()
+    result = db.session.execute(
+        update(OAuthToken)
+        .where(
+            OAuthToken.id == row.id,
+            OAuthToken.refresh_used_at.is_(None),
+            OAuthToken.revoked_at.is_(None),
+        )
+        .values(refresh_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        return False
+    set_committed_value(row, "refresh_used_at", now)
+    return True
+
+
 def mark_rotated(old: OAuthToken, response: dict[str, Any]) -> None:
-    """Record that `old`'s refresh token was used, caching the new pair (encrypted) for the grace window."""
-    old.refresh_used_at = utcnow()
+    """Cache the new pair (encrypted) on the claimed old row for the grace window."""
     old.rotated_response_encrypted = _response_cipher().encrypt(json.dumps(response).encode("utf-8"))
     # Older cached responses of the family are no longer needed.
     db.session.execute(

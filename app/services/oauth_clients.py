@@ -11,12 +11,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import errors
 from app.extensions import db
-from app.models.oauth import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, OAuthClient, OAuthToken
+from app.models.oauth import (
+    GRANT_TYPES,
+    TOKEN_ENDPOINT_AUTH_METHODS,
+    OAuthAuthorizationCode,
+    OAuthClient,
+    OAuthConsent,
+    OAuthToken,
+)
 from app.models.organization import Organization, Role
 from app.models.user import User
 from app.security.crypto import keyed_hashes, matches_keyed_hash
@@ -280,6 +287,36 @@ def delete_client(client: OAuthClient, ctx: RequestInfo, actor: User) -> None:
     )
     db.session.delete(client)
     db.session.flush()
+
+
+def purge_organization_clients(org_id: uuid.UUID) -> list[tuple[str, int]]:
+    """Delete an organization's clients with their tokens, codes and consents, explicitly.
+
+    Explicit rather than left to ON DELETE CASCADE: SQLite (the development default) does not
+    enforce foreign keys, and a client surviving its organization keeps issuing tokens.
+    Returns (client_id, live tokens revoked) per client, for the caller's audit.
+    """
+    clients = list(
+        db.session.execute(select(OAuthClient).where(OAuthClient.organization_id == org_id)).scalars()
+    )
+    if not clients:
+        return []
+    pks = [c.id for c in clients]
+    live = dict(
+        db.session.execute(
+            select(OAuthToken.client_pk, func.count())
+            .where(OAuthToken.client_pk.in_(pks), OAuthToken.revoked_at.is_(None))
+            .group_by(OAuthToken.client_pk)
+        ).all()
+    )
+    for model in (OAuthToken, OAuthAuthorizationCode, OAuthConsent):
+        db.session.execute(delete(model).where(model.client_pk.in_(pks)))
+    result = [(c.client_id, int(live.get(c.id, 0))) for c in clients]
+    db.session.execute(delete(OAuthClient).where(OAuthClient.id.in_(pks)))
+    db.session.flush()
+    for c in clients:
+        db.session.expunge(c)
+    return result
 
 
 def rotate_secret(client: OAuthClient, ctx: RequestInfo, actor: User | None) -> ClientWithSecret:

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.models.audit import AuditLog
 from app.models.organization import Membership, Organization, Role
 from app.models.user import User
-from app.services import audit
+from app.services import audit, oauth_clients
 from app.services.context import RequestInfo
 from app.services.users import find_user_by_email
 
@@ -252,12 +252,33 @@ class Departure:
     org_deleted: bool
 
 
-def _delete_org_rows(org: Organization) -> None:
-    """Delete an org and its memberships (no audit: callers record it after their row changes)."""
+def _delete_org_rows(org: Organization) -> list[tuple[str, int]]:
+    """Delete an org, its memberships and its OIDC clients (with their tokens).
+
+    No audit here: callers record it after their row changes. Returns what
+    `oauth_clients.purge_organization_clients` removed.
+    """
     # Explicit, so it also holds on SQLite where foreign-key cascades are off by default.
     db.session.execute(delete(Membership).where(Membership.organization_id == org.id))
+    purged = oauth_clients.purge_organization_clients(org.id)
     db.session.delete(org)
     db.session.flush()
+    return purged
+
+
+def _record_clients_purged(
+    org_id: uuid.UUID, purged: list[tuple[str, int]], actor_user_id: uuid.UUID, ctx: RequestInfo
+) -> None:
+    for client_id, revoked in purged:
+        audit.record(
+            "oauth.client.deleted",
+            ctx,
+            actor_user_id=actor_user_id,
+            organization_id=org_id,
+            target_type="oauth_client",
+            target_id=client_id,
+            details={"reason": "organization_deleted", "tokens_revoked": revoked},
+        )
 
 
 def _record_org_deleted(
@@ -279,7 +300,8 @@ def delete_organization(org_id: uuid.UUID | str, user: User, ctx: RequestInfo) -
     membership = require_membership(org_id, user, Role.OWNER, ctx=ctx, action="org.delete", lock=True)
     org = membership.organization
     org_uuid, name, slug = org.id, org.name, org.slug
-    _delete_org_rows(org)
+    purged = _delete_org_rows(org)
+    _record_clients_purged(org_uuid, purged, user.id, ctx)
     _record_org_deleted(org_uuid, name, slug, user.id, ctx, "deleted_by_owner")
 
 

@@ -1019,3 +1019,165 @@ def test_oidcc_server_with_the_sql_session_store(app, sql_client):
     actions.login(user["email"], user["password"])
     flow = full_flow(sql_client, rp)
     assert verify_id_token(sql_client, flow["tokens"]["id_token"], rp)["sub"] == user["id"]
+
+
+# --- tester findings: org deletion, refresh scope narrowing, duplicate parameters ---------------
+
+
+def test_deleting_the_organization_kills_its_clients_and_tokens(app, client, auth):
+    owner = auth.register()
+    session = auth.login(owner["email"], owner["password"])
+    created = client.post(
+        "/api/v1/organizations", json={"name": "Doomed Org", "slug": "doomed-org"}, headers=session["headers"]
+    )
+    assert created.status_code == 201, created.get_json()
+    org = {"id": created.get_json()["data"]["organization"]["id"]}
+    rp = make_client(
+        app, org=org, grant_types=["client_credentials"], redirect_uris=[], scope="organizations"
+    )
+    data = {"grant_type": "client_credentials", "scope": "organizations"}
+    issued = client.post("/oauth2/token", data=data, headers=basic(rp["client_id"], rp["client_secret"]))
+    assert issued.status_code == 200
+    resp = client.delete(f"/api/v1/organizations/{org['id']}", headers=session["headers"])
+    assert resp.status_code == 200, resp.get_json()
+    again = client.post("/oauth2/token", data=data, headers=basic(rp["client_id"], rp["client_secret"]))
+    assert again.status_code == 401 and again.get_json()["error"] == "invalid_client"
+    with app.app_context():
+        from app.models.oauth import OAuthClient
+
+        assert (
+            db.session.execute(select(OAuthClient).where(OAuthClient.client_id == rp["client_id"])).first()
+            is None
+        )
+        live = db.session.execute(
+            select(OAuthToken).where(
+                OAuthToken.access_token_hash.is_not(None), OAuthToken.revoked_at.is_(None)
+            )
+        ).all()
+        assert live == []
+        actions = db.session.execute(select(AuditLog.action)).scalars().all()
+        assert "oauth.client.deleted" in actions
+        db.session.remove()
+
+
+def test_refresh_with_narrower_scope_issues_only_that_scope(client, rp, browser):
+    first = full_flow(client, rp)["tokens"]
+    resp = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "scope": "openid email",
+        },
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert set(body["scope"].split()) == {"openid", "email"}
+    headers = {"Authorization": "Bearer " + body["access_token"]}
+    claims = client.get("/oauth2/userinfo", headers=headers).get_json()
+    assert "email" in claims and "name" not in claims
+    introspected = client.post(
+        "/oauth2/introspect",
+        data={"token": body["access_token"]},
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    ).get_json()
+    assert set(introspected["scope"].split()) == {"openid", "email"}
+    if body.get("refresh_token"):
+        refresh_info = client.post(
+            "/oauth2/introspect",
+            data={"token": body["refresh_token"], "token_type_hint": "refresh_token"},
+            headers=basic(rp["client_id"], rp["client_secret"]),
+        ).get_json()
+        assert set(refresh_info["scope"].split()) == set(first["scope"].split())
+
+
+def test_refresh_with_scope_beyond_the_grant_is_invalid_scope_and_keeps_the_token(app, client, browser):
+    rp = make_client(app, scope="openid profile email offline_access organizations")
+    first = full_flow(client, rp)["tokens"]
+    resp = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "scope": "openid organizations",
+        },
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    )
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_scope"
+    # A refused request does not burn the refresh token.
+    assert _refresh(client, rp, first["refresh_token"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "grant_type=client_credentials&grant_type=authorization_code",
+        "grant_type=client_credentials&scope=organizations&scope=openid",
+    ],
+)
+def test_token_endpoint_refuses_repeated_parameters(app, client, body):
+    rp = make_client(app, grant_types=["client_credentials"], redirect_uris=[], scope="organizations")
+    headers = basic(rp["client_id"], rp["client_secret"])
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    resp = client.post("/oauth2/token", data=body, headers=headers)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_request", resp.get_json()
+    assert "once" in resp.get_json()["error_description"]
+
+
+@pytest.mark.parametrize("path", ["/oauth2/revoke", "/oauth2/introspect"])
+def test_revoke_and_introspect_refuse_repeated_parameters(client, rp, browser, path):
+    tokens = full_flow(client, rp)["tokens"]
+    headers = basic(rp["client_id"], rp["client_secret"])
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    body = urlencode([("token", tokens["access_token"]), ("token", "other")])
+    resp = client.post(path, data=body, headers=headers)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_request", resp.get_json()
+    # Nothing was revoked.
+    assert (
+        client.get(
+            "/oauth2/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+        ).status_code
+        == 200
+    )
+
+
+def test_authorize_refuses_repeated_parameters(client, rp, browser):
+    params = authorize_params(rp)
+    query = [(k, v) for k, v in params.items() if not k.startswith("_")] + [("scope", "openid")]
+    resp = client.get("/oauth2/authorize?" + urlencode(query))
+    assert resp.status_code in (302, 303)
+    q = query_of(resp.headers["Location"])
+    assert q["error"] == "invalid_request" and "code" not in q
+    assert q["state"] == params["state"]
+
+
+def test_narrowed_refresh_keeps_the_original_grant_for_the_refresh_token(client, rp, browser):
+    first = full_flow(client, rp)["tokens"]
+    narrow = client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "openid"},
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    )
+    assert narrow.status_code == 200, narrow.get_json()
+    body = narrow.get_json()
+    assert body["scope"] == "openid"
+    # RFC 6749 §6: the new refresh token carries the original grant, so the full scope comes back.
+    assert body.get("refresh_token")
+    full = _refresh(client, rp, body["refresh_token"])
+    assert full.status_code == 200, full.get_json()
+    assert set(full.get_json()["scope"].split()) == {"openid", "profile", "email", "offline_access"}
+
+
+def test_grace_window_replay_with_another_scope_is_not_answered_with_the_cached_pair(client, rp, browser):
+    first = full_flow(client, rp)["tokens"]
+    wide = _refresh(client, rp, first["refresh_token"])
+    assert wide.status_code == 200
+    narrow = client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "openid"},
+        headers=basic(rp["client_id"], rp["client_secret"]),
+    )
+    assert narrow.status_code == 400 and narrow.get_json()["error"] == "invalid_grant"
+    # Not a replay attack: the rotated pair still works.
+    assert _refresh(client, rp, wide.get_json()["refresh_token"]).status_code == 200
