@@ -33,7 +33,20 @@ def seed_command() -> None:
         click.echo(line)
 
 
+@click.command("openapi")
+def openapi_command() -> None:
+    """Print the OpenAPI document (`python manage.py openapi > openapi.json`)."""
+    import json
+
+    from flask import current_app
+
+    from app.api.docs import build_spec
+
+    click.echo(json.dumps(build_spec(current_app), indent=2, sort_keys=True, ensure_ascii=False))
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(audit_cli)
     app.cli.add_command(seed_command)
+    app.cli.add_command(openapi_command)

@@ -98,6 +98,8 @@ class BaseConfig:
         self.CONTACT_RECIPIENT = env_str("CONTACT_RECIPIENT", "info@secuird.tech")
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.SEED_ON_START = False
+        # /api/openapi.json and the Swagger UI at /api/docs (off by default in production).
+        self.DOCS_ENABLED = env_bool("DOCS_ENABLED", self.default_docs_enabled())
 
     def default_bcrypt_rounds(self) -> int:
         """bcrypt cost factor when BCRYPT_LOG_ROUNDS is unset."""
@@ -106,6 +108,10 @@ class BaseConfig:
     def default_cookie_secure(self) -> bool:
         """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
         return False
+
+    def default_docs_enabled(self) -> bool:
+        """Whether the API docs are served when DOCS_ENABLED is unset."""
+        return True
 
     def database_url(self) -> str | None:
         """The SQLAlchemy URL: DATABASE_URL, else one built from POSTGRES_*, else None."""
@@ -173,6 +179,10 @@ class ProductionConfig(BaseConfig):
     def default_cookie_secure(self) -> bool:
         """Cookies are Secure in production unless explicitly disabled."""
         return True
+
+    def default_docs_enabled(self) -> bool:
+        """The API docs are not published in production unless DOCS_ENABLED says so."""
+        return False
 
     def validate(self) -> None:
         """Refuse to start with a missing or default secret, naming the variable."""

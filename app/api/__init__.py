@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import auth, health, users
+from app.api import auth, docs, health, users
 
-BLUEPRINTS = [health.bp, auth.bp, users.bp]
+BLUEPRINTS = [health.bp, auth.bp, users.bp, docs.bp]
 
 
 def register_blueprints(app: Flask) -> None:
