@@ -142,7 +142,6 @@ def _data_schema(spec: registry.DataSpec) -> Any:
     raise TypeError(f"cannot describe {spec!r} in the OpenAPI document")
 
 
-
 def _error_statuses(rule: Rule, method: str, op: registry.Op) -> list[int]:
     """Every error status the operation can answer with."""
     statuses = set(ALWAYS_POSSIBLE) | set(op.errors)
@@ -386,6 +385,7 @@ SWAGGER_PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>Authy2 API documentation</title>
+<link rel="icon" type="image/png" href="{icon}">
 <link rel="stylesheet" href="{css}">
 </head>
 <body>
@@ -427,6 +427,7 @@ def swagger_ui() -> Response:
     """Swagger UI for the document above."""
     _require_enabled()
     page = SWAGGER_PAGE.format(
+        icon=url_for("docs.swagger_asset", filename="favicon-32x32.png"),
         css=url_for("docs.swagger_asset", filename="swagger-ui.css"),
         bundle=url_for("docs.swagger_asset", filename="swagger-ui-bundle.js"),
         init=url_for("docs.swagger_init"),

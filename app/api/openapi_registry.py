@@ -147,9 +147,7 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
         example={"name": "Ada King"},
     ),
     "users.delete_me": Op(auth=SESSION, body=AccountDeleteSchema, body_optional=True),
-    "users.change_password": Op(
-        auth=SESSION, body=PasswordChangeSchema, data={"sessions_revoked": int}
-    ),
+    "users.change_password": Op(auth=SESSION, body=PasswordChangeSchema, data={"sessions_revoked": int}),
     "users.list_my_organizations": Op(
         auth=SESSION, data={"organizations": [MembershipSummarySchema]}, meta=TotalMetaSchema
     ),
