@@ -355,7 +355,64 @@ def build_spec(app: Flask) -> dict[str, Any]:
             paths.setdefault(openapi_path(rule), {})[method.lower()] = _operation(app, rule, method, op)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _require_response_properties(document)
+    return document
+
+
+ENVELOPE_COMPONENTS = frozenset({"SuccessEnvelope", "ErrorEnvelope", "EnvelopeError", "Meta"})
+
+
+def _refs(node: Any, found: set[str]) -> set[str]:
+    """Names of the component schemas `node` refers to (directly)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            _refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, found)
+    return found
+
+
+def _closure(names: set[str], schemas: dict[str, Any]) -> set[str]:
+    """`names` and every component schema they reach."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in schemas:
+            continue
+        seen.add(name)
+        todo.extend(_refs(schemas[name], set()))
+    return seen
+
+
+def _require_response_properties(document: dict[str, Any]) -> None:
+    """Dump schemas always emit every field, so response-only components list them all as required.
+
+    marshmallow's `required` is about loading; without this the document would promise nothing about
+    what a response contains. Components also used in a request keep their own `required`.
+    """
+    schemas = document.get("components", {}).get("schemas", {})
+    request_side: set[str] = set()
+    response_side: set[str] = set()
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            _refs(operation.get("requestBody", {}), request_side)
+            _refs(operation.get("parameters", []), request_side)
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith("2"):
+                    _refs(response, response_side)
+    targets = _closure(response_side, schemas) - _closure(request_side, schemas) - ENVELOPE_COMPONENTS
+    for name in targets:
+        component = schemas[name]
+        properties = component.get("properties", {})
+        readable = sorted(key for key, prop in properties.items() if not prop.get("writeOnly"))
+        if readable and "required" not in component:
+            component["required"] = readable
 
 
 def get_spec(app: Flask) -> dict[str, Any]:

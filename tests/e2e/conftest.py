@@ -53,7 +53,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/api/health", timeout=1).status_code in (200, 503):
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # A busy machine may accept the connection before a worker can answer.
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("gunicorn did not start in 30s")

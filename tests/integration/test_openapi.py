@@ -138,3 +138,12 @@ def test_docs_are_off_by_default_in_production(monkeypatch):
     assert create_app("production").config["DOCS_ENABLED"] is False
     monkeypatch.setenv("DOCS_ENABLED", "1")
     assert create_app("production").config["DOCS_ENABLED"] is True
+
+
+def test_response_only_schemas_promise_every_field_request_schemas_keep_theirs(app):
+    schemas = build_spec(app)["components"]["schemas"]
+    assert set(schemas["User"]["required"]) == set(schemas["User"]["properties"])
+    assert schemas["User"]["properties"]["has_password"]["type"] == "boolean"
+    assert {"token", "csrf_token"} <= set(schemas["LoginSession"]["required"])
+    assert "required" not in schemas["UserUpdate"]  # PATCH: every field optional
+    assert set(schemas["Register"]["required"]) == {"email", "password"}
