@@ -48,6 +48,7 @@ ERROR_TYPES: dict[int, tuple[str, str]] = {
     503: ("A dependency (database, session store) is unavailable", "SERVICE_UNAVAILABLE"),
 }
 ALWAYS_POSSIBLE = (429, 503)
+EXAMPLE_REQUEST_ID = "0b6f1c1e-6f0e-4d43-9a53-6c1d1c2b8a11"
 SECURITY_SCHEMES = {
     "bearerAuth": {
         "type": "http",
@@ -130,8 +131,8 @@ def _data_schema(spec: registry.DataSpec) -> Any:
         return {"type": "string"}
     if spec is bool:
         return {"type": "boolean"}
-    if isinstance(spec, dict) and "type" in spec:
-        return copy.deepcopy(spec)
+    if isinstance(spec, dict) and isinstance(spec.get("type"), str):
+        return copy.deepcopy(spec)  # a raw JSON Schema ({"type": "string", ...})
     if isinstance(spec, dict):
         return {
             "type": "object",
@@ -198,6 +199,8 @@ def _operation(app: Flask, rule: Rule, method: str, op: registry.Op) -> dict[str
             "content": {"application/json": {"schema": success_schema}},
         }
     }
+    if op.responses:
+        responses = {str(status): copy.deepcopy(response) for status, response in op.responses.items()}
     for status in _error_statuses(rule, method, op):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     operation: dict[str, Any] = {
@@ -232,11 +235,12 @@ def _envelope_components(spec: APISpec) -> None:
     common = {
         "version": {"type": "string", "enum": [ENVELOPE_VERSION]},
         "code": {"type": "integer", "description": "Equals the HTTP status."},
-        "message": {"type": "string", "minLength": 1},
+        "message": {"type": "string", "minLength": 1, "example": "Success"},
         "request_id": {
             "type": "string",
             "pattern": r"^[A-Za-z0-9._-]{1,64}$",
             "description": "Echoed in the X-Request-ID header.",
+            "example": EXAMPLE_REQUEST_ID,
         },
     }
     spec.components.schema(
@@ -304,7 +308,7 @@ def _envelope_components(spec: APISpec) -> None:
                         "success": False,
                         "code": status,
                         "message": description.split(":")[0].split(";")[0],
-                        "request_id": "0b6f1c1e-6f0e-4d43-9a53-6c1d1c2b8a11",
+                        "request_id": EXAMPLE_REQUEST_ID,
                         "error": {"type": error_type, "details": {}},
                     },
                 }

@@ -17,6 +17,8 @@ Adding a route = adding one entry to REGISTRY below, keyed by its Flask endpoint
   `query` adds 422, a path parameter adds 404, SESSION adds 401 (and 403 for the CSRF check on
   unsafe methods), and every route may answer 429 and 503. `errors` lists the route's own extras.
 - `summary` defaults to the first line of the view's docstring.
+- A route whose success is not the envelope (a redirect, an XML document) gives `responses`
+  ({302: {"description": "...", "headers": {...}}}); its errors are still the envelope.
 
 tests/integration/test_openapi.py fails, naming the endpoints, when an /api route has no entry here
 or an entry names an endpoint that does not exist.
@@ -54,6 +56,9 @@ class Op:
     description: str | None = None
     tags: tuple[str, ...] = ()
     example: dict[str, Any] | None = None
+    # Success responses that are not the JSON envelope (a 302 to a provider, SAML metadata XML):
+    # raw OpenAPI response objects by status, used instead of `data`/`status`.
+    responses: dict[int, dict[str, Any]] = field(default_factory=dict)
     # Routes under /api that are not part of the JSON contract (the docs page and its assets).
     hidden: bool = False
     path_params: dict[str, str] = field(default_factory=dict)
