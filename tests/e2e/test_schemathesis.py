@@ -100,8 +100,7 @@ class FuzzUser:
         return self.login() if method.upper() in UNSAFE else self.shared_token
 
 
-@pytest.fixture
-def api_schema(live_server) -> schemathesis.BaseSchema:
+def live_schema(live_server, *, with_security_parameters: bool) -> schemathesis.BaseSchema:
     """The live server's own document, with a fixed seed and example budget."""
     config = schemathesis.Config.from_dict(
         {
@@ -110,13 +109,24 @@ def api_schema(live_server) -> schemathesis.BaseSchema:
             "generation": {
                 "max-examples": MAX_EXAMPLES,
                 "database": "none",
-                # Credentials come from FuzzUser, not from generated Authorization values.
-                "with-security-parameters": False,
+                "with-security-parameters": with_security_parameters,
             },
             "phases": {"stateful": {"enabled": False}},
         }
     )
     return schemathesis.openapi.from_url(live_server.url + "/api/openapi.json", config=config, timeout=10)
+
+
+@pytest.fixture
+def api_schema(live_server) -> schemathesis.BaseSchema:
+    """Credentials come from FuzzUser, not from generated Authorization values."""
+    return live_schema(live_server, with_security_parameters=False)
+
+
+@pytest.fixture
+def anonymous_schema(live_server) -> schemathesis.BaseSchema:
+    """Generated (so, wrong) bearer tokens, cookies and CSRF headers."""
+    return live_schema(live_server, with_security_parameters=True)
 
 
 @pytest.fixture
@@ -141,10 +151,8 @@ def seen_statuses(api_schema) -> Iterator[dict[str, Counter[int]]]:
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(
+anonymous = schemathesis.pytest.from_fixture("anonymous_schema")
+FUZZ_SETTINGS = settings(
     deadline=None,
     derandomize=False,
     suppress_health_check=[
@@ -153,6 +161,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
         HealthCheck.function_scoped_fixture,
     ],
 )
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
 def test_api_conforms_to_its_openapi_document(case, fuzz_user, seen_statuses):
     headers = {}
     if case.operation.definition.raw.get("security"):
@@ -160,3 +172,12 @@ def test_api_conforms_to_its_openapi_document(case, fuzz_user, seen_statuses):
     response = case.call(headers=headers, timeout=15)
     seen_statuses[case.operation.label][response.status_code] += 1
     case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+@anonymous.parametrize()
+@FUZZ_SETTINGS
+def test_api_without_valid_credentials_conforms_and_refuses(case):
+    response = case.call_and_validate(checks=CHECKS, timeout=15)
+    if case.operation.definition.raw.get("security") and case.method.upper() == case.operation.method.upper():
+        # Whatever token, cookie or CSRF header was generated, nothing authenticated succeeds.
+        assert response.status_code >= 400, (case.method, case.path, response.status_code)
