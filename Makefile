@@ -40,5 +40,8 @@ fuzz: install  ## a longer schemathesis run against the API (SCHEMATHESIS_MAX_EX
 lint: install
 	$(BIN)/ruff check .
 
+bench: install  ## load benchmarks on loopback (needs PostgreSQL + Redis; wrk if installed): ratios vs goals
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -28,6 +28,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     configure_proxy(app)
     register_extensions(app)
     register_blueprints(app)
+    configure_metrics(app)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -61,23 +62,28 @@ def register_extensions(app: Flask) -> None:
     """Bind the extensions and the session store."""
     from app import sessions
     from app.extensions import bcrypt, cors, db, limiter, migrate, redis_client
-    from app.security import headers
+    from app.security import headers, lockout
+    from app.security.cors import allowed_origins
+    from app.services import mail as mail_service
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     bcrypt.init_app(app)
     cors.init_app(
         app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        resources={r"/api/*": {"origins": allowed_origins(app.config["CORS_ORIGINS"])}},
         supports_credentials=True,
         allow_headers=["Content-Type", "Authorization", "X-CSRF-Token", "X-Request-ID"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
     limiter.init_app(app)
     redis_client.init_app(app)
     sessions.init_app(app)
+    lockout.init_app(app)
     headers.init_app(app)
+    mail_service.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -85,6 +91,13 @@ def register_blueprints(app: Flask) -> None:
     from app.api import register_blueprints as register
 
     register(app)
+
+
+def configure_metrics(app: Flask) -> None:
+    """Count every request for Prometheus; expose GET /metrics when METRICS_ENABLED."""
+    from app import metrics
+
+    metrics.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:

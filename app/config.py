@@ -96,10 +96,86 @@ class BaseConfig:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.MAIL_FROM = env_str("MAIL_FROM", "Authy2 <no-reply@localhost>")
         self.CONTACT_RECIPIENT = env_str("CONTACT_RECIPIENT", "info@secuird.tech")
+        # Mail (issue 5): SMTP delivery through the outbox; no SMTP_HOST = log (dev) or hold (prod).
+        self.SMTP_HOST = env_str("SMTP_HOST")
+        self.SMTP_USE_SSL = env_bool("SMTP_USE_SSL", False)
+        self.SMTP_USE_TLS = env_bool("SMTP_USE_TLS", False)
+        self.SMTP_PORT = env_int("SMTP_PORT", 465 if self.SMTP_USE_SSL else 587 if self.SMTP_USE_TLS else 25)
+        self.SMTP_USERNAME = env_str("SMTP_USERNAME")
+        self.SMTP_PASSWORD = env_str("SMTP_PASSWORD")
+        self.SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 10)
+        self.MAIL_DELIVER_IMMEDIATELY = env_bool("MAIL_DELIVER_IMMEDIATELY", True)
+        self.MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
+        self.MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 30)
+        self.MAIL_RETRY_MAX_SECONDS = env_int("MAIL_RETRY_MAX_SECONDS", 3600)
+        self.EMAIL_VERIFICATION_TTL = env_int("EMAIL_VERIFICATION_TTL", 48 * 3600)
+        self.PASSWORD_RESET_TTL = env_int("PASSWORD_RESET_TTL", 30 * 60)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        # "json" (one object per line, for aggregators) or "console" (human-readable).
+        self.LOG_FORMAT = (env_str("LOG_FORMAT", self.default_log_format()) or "json").lower()
+        # GET /metrics: open in development; elsewhere only with METRICS_TOKEN (bearer) set.
+        self.METRICS_TOKEN = env_str("METRICS_TOKEN")
+        self.METRICS_ENABLED = env_bool("METRICS_ENABLED", self.default_metrics_enabled())
+        # PostgreSQL cancels any statement running longer than this (0 disables), so a slow
+        # database answers 503 instead of holding a worker until gunicorn kills it.
+        self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
+        self.SQLALCHEMY_ENGINE_OPTIONS = self.with_statement_timeout(self.SQLALCHEMY_ENGINE_OPTIONS)
         self.SEED_ON_START = False
         # /api/openapi.json and the Swagger UI at /api/docs (off by default in production).
         self.DOCS_ENABLED = env_bool("DOCS_ENABLED", self.default_docs_enabled())
+        # Federation (issue 7): social login providers. A provider is enabled when its client id and
+        # secret are both set; endpoint URLs are overridable so tests can run against a local provider.
+        self.GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+        self.GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
+        self.GOOGLE_DISCOVERY_URL = env_str(
+            "GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration"
+        )
+        self.GITHUB_CLIENT_ID = env_str("GITHUB_CLIENT_ID")
+        self.GITHUB_CLIENT_SECRET = env_str("GITHUB_CLIENT_SECRET")
+        self.GITHUB_AUTHORIZE_URL = env_str(
+            "GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize"
+        )
+        self.GITHUB_TOKEN_URL = env_str("GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token")
+        self.GITHUB_API_BASE_URL = env_str("GITHUB_API_BASE_URL", "https://api.github.com/")
+        self.MICROSOFT_CLIENT_ID = env_str("MICROSOFT_CLIENT_ID")
+        self.MICROSOFT_CLIENT_SECRET = env_str("MICROSOFT_CLIENT_SECRET")
+        self.MICROSOFT_TENANT = env_str("MICROSOFT_TENANT", "common")
+        self.MICROSOFT_DISCOVERY_URL = env_str("MICROSOFT_DISCOVERY_URL")
+        # Seconds an outgoing SAML AuthnRequest / OIDC login stays answerable.
+        self.SSO_REQUEST_TTL = env_int("SSO_REQUEST_TTL", 600)
+        # OpenID provider (issue 6). The issuer is PUBLIC_BASE_URL; lifetimes are in seconds.
+        self.OAUTH2_CODE_LIFETIME = min(env_int("OAUTH2_CODE_LIFETIME", 60), 60)
+        self.OAUTH2_ACCESS_TOKEN_LIFETIME = env_int("OAUTH2_ACCESS_TOKEN_LIFETIME", 3600)
+        self.OAUTH2_ID_TOKEN_LIFETIME = env_int("OAUTH2_ID_TOKEN_LIFETIME", 3600)
+        self.OAUTH2_REFRESH_TOKEN_LIFETIME = env_int("OAUTH2_REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600)
+        # Two tabs refreshing at once both get the same new pair within this window.
+        self.OAUTH2_REFRESH_GRACE_SECONDS = env_int("OAUTH2_REFRESH_GRACE_SECONDS", 10)
+        self.configure_security()
+
+    def configure_security(self) -> None:
+        """Rate limits and account lockout (README "Security"); limit strings use the `limits` syntax."""
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", self.default_ratelimit_enabled())
+        # Empty means "REDIS_URL, else memory://" (decided in the factory).
+        self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI")
+        self.RATELIMIT_STRATEGY = env_str("RATELIMIT_STRATEGY", "moving-window")
+        self.RATELIMIT_LOGIN_IP = env_str("RATELIMIT_LOGIN_IP", "10 per minute")
+        self.RATELIMIT_LOGIN_EMAIL = env_str("RATELIMIT_LOGIN_EMAIL", "5 per minute")
+        self.RATELIMIT_REGISTER = env_str("RATELIMIT_REGISTER", "5 per minute; 20 per hour")
+        self.RATELIMIT_PASSWORD_CHANGE = env_str("RATELIMIT_PASSWORD_CHANGE", "5 per minute")
+        self.RATELIMIT_SESSIONS = env_str("RATELIMIT_SESSIONS", "60 per minute")
+        self.RATELIMIT_CONTACT = env_str("RATELIMIT_CONTACT", "5 per hour")
+        self.RATELIMIT_VERIFY_EMAIL_RESEND = env_str("RATELIMIT_VERIFY_EMAIL_RESEND", "3 per hour")
+        self.RATELIMIT_PASSWORD_FORGOT = env_str("RATELIMIT_PASSWORD_FORGOT", "10 per hour")
+        # Account lockout: LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds lock the
+        # address for LOCKOUT_DURATION seconds (short on purpose: a lock must not become a DoS).
+        self.LOCKOUT_ENABLED = env_bool("LOCKOUT_ENABLED", self.default_ratelimit_enabled())
+        self.LOCKOUT_THRESHOLD = env_int("LOCKOUT_THRESHOLD", 5)
+        self.LOCKOUT_WINDOW = env_int("LOCKOUT_WINDOW", 15 * 60)
+        self.LOCKOUT_DURATION = env_int("LOCKOUT_DURATION", 5 * 60)
+
+    def default_ratelimit_enabled(self) -> bool:
+        """Rate limits and lockout are on unless RATELIMIT_ENABLED / LOCKOUT_ENABLED say otherwise."""
+        return True
 
     def default_bcrypt_rounds(self) -> int:
         """bcrypt cost factor when BCRYPT_LOG_ROUNDS is unset."""
@@ -112,6 +188,24 @@ class BaseConfig:
     def default_docs_enabled(self) -> bool:
         """Whether the API docs are served when DOCS_ENABLED is unset."""
         return True
+
+    def default_log_format(self) -> str:
+        """Log format when LOG_FORMAT is unset: JSON everywhere but development."""
+        return "json"
+
+    def default_metrics_enabled(self) -> bool:
+        """Whether /metrics exists when METRICS_ENABLED is unset: only behind a token."""
+        return self.METRICS_TOKEN is not None
+
+    def with_statement_timeout(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Add `-c statement_timeout` to the connect options of a PostgreSQL engine."""
+        url = self.SQLALCHEMY_DATABASE_URI or ""
+        if self.DB_STATEMENT_TIMEOUT_MS <= 0 or not url.startswith("postgresql"):
+            return options
+        connect_args = dict(options.get("connect_args", {}))
+        extra = f"-c statement_timeout={self.DB_STATEMENT_TIMEOUT_MS}"
+        connect_args["options"] = f"{connect_args['options']} {extra}" if "options" in connect_args else extra
+        return {**options, "connect_args": connect_args}
 
     def database_url(self) -> str | None:
         """The SQLAlchemy URL: DATABASE_URL, else one built from POSTGRES_*, else None."""
@@ -142,6 +236,14 @@ class DevelopmentConfig(BaseConfig):
     ENV_NAME = "development"
     DEBUG = True
 
+    def default_log_format(self) -> str:
+        """Readable lines on a developer's terminal."""
+        return "console"
+
+    def default_metrics_enabled(self) -> bool:
+        """/metrics is open in development."""
+        return True
+
     def database_url(self) -> str | None:
         """Default to SQLite in the instance folder (the path is made absolute by the factory)."""
         return super().database_url() or "sqlite:///db_file.db"
@@ -161,6 +263,10 @@ class TestingConfig(BaseConfig):
     def default_bcrypt_rounds(self) -> int:
         """Cheap hashing keeps the suite fast; production uses 12+."""
         return 4
+
+    def default_ratelimit_enabled(self) -> bool:
+        """Off in tests (the suite logs in many times); limiter tests turn them on via overrides."""
+        return False
 
     def database_url(self) -> str | None:
         """TEST_DATABASE_URL, defaulting to a local authy2_test database."""
@@ -196,6 +302,8 @@ class ProductionConfig(BaseConfig):
                 raise ConfigError(f"{name} must be set to a strong random value in production")
             if len(value) < 32:
                 raise ConfigError(f"{name} is too short: use at least 32 random characters")
+        if self.METRICS_ENABLED and not self.METRICS_TOKEN:
+            raise ConfigError("METRICS_TOKEN must be set when METRICS_ENABLED is on in production")
 
 
 CONFIGS: dict[str, type[BaseConfig]] = {

@@ -160,15 +160,20 @@ def _retry_after_of(exc: HTTPException) -> int:
     """Seconds until the breached Flask-Limiter window resets (60 when unknown)."""
     from app.extensions import limiter
 
-    current = limiter.current_limit
-    if current is not None:
-        return max(1, int(current.reset_at - time.time()))
+    try:
+        current = limiter.current_limit
+        if current is not None:
+            return max(1, int(current.reset_at - time.time()))
+    except Exception:  # noqa: BLE001 - the storage may have died since the check; 429 still stands
+        logger.warning("could not read the rate-limit window for Retry-After")
     return 60
 
 
 def handle_dependency_error(exc: Exception) -> Response:
     """A database or Redis outage is a 503, never a 500."""
     _finish_transaction(False)
+    # Read by the metrics hook (authy2_dependency_errors_total{dependency=...}).
+    g.dependency_error = "session_store" if isinstance(exc, redis.exceptions.RedisError) else "database"
     logger.error("dependency unavailable: %s", type(exc).__name__)
     return error_response(errors.ServiceUnavailable())
 
@@ -198,6 +203,15 @@ def assign_request_id() -> None:
     """Take a sane X-Request-ID from the client, else make a uuid4."""
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if REQUEST_ID_RE.match(incoming) else str(uuid.uuid4())
+
+
+def reject_control_characters_in_path() -> None:
+    """No resource name holds NUL or control characters: answer 404 before any view or query runs.
+
+    (PostgreSQL refuses NUL in text, so such a path parameter would otherwise surface as a 500.)
+    """
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in request.path):
+        raise errors.NotFound()
 
 
 def echo_request_id(response: Response) -> Response:
@@ -239,6 +253,7 @@ def envelope_automatic_options(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the request-id hooks and every error handler."""
     app.before_request(assign_request_id)
+    app.before_request(reject_control_characters_in_path)
     app.after_request(echo_request_id)
     app.after_request(envelope_automatic_options)
     app.register_error_handler(errors.AppError, handle_app_error)

@@ -8,18 +8,20 @@ import redis
 from flask import Flask, current_app
 from flask_bcrypt import Bcrypt
 from flask_cors import CORS
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
 from app.models.base import Base
+from app.security.app_limiter import AppLimiter
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 bcrypt = Bcrypt()
 cors = CORS()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# Per-app storage, fails closed (see app/security/app_limiter.py). No X-RateLimit-*/Retry-After on
+# every response: Retry-After belongs to the 429 envelope only.
+limiter = AppLimiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 class RedisClient:

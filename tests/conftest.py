@@ -25,6 +25,7 @@ os.environ["FLASK_ENV"] = "testing"
 from app import create_app  # noqa: E402 - environment first
 from app.extensions import db  # noqa: E402
 from tests.helpers import AuthActions  # noqa: E402
+from tests.smtp_sink import SmtpSink  # noqa: E402
 
 TEST_DATABASE_URL = os.environ["TEST_DATABASE_URL"]
 TEST_REDIS_URL = os.environ["TEST_REDIS_URL"]
@@ -126,3 +127,44 @@ def logged_in(auth: AuthActions, user: dict[str, Any]) -> dict[str, Any]:
     """A registered user with a bearer token: {'email', 'password', 'id', 'token', 'headers', ...}."""
     session = auth.login(user["email"], user["password"])
     return {**user, **session}
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, started."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+def make_mail_app(smtp_port: int, **overrides: Any) -> Flask:
+    """A testing app whose mail goes over SMTP to 127.0.0.1:smtp_port."""
+    return create_app(
+        "testing", {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_port, "SMTP_TIMEOUT": 5, **overrides}
+    )
+
+
+def close_mail_app(application: Flask) -> None:
+    """Let its mail dispatcher finish, stop it, and close the app's database connections."""
+    from app.services.mail import get_dispatcher
+
+    dispatcher = get_dispatcher(application)
+    dispatcher.wait()
+    dispatcher.close()
+    with application.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def mail_app(app: Flask, smtp_sink: SmtpSink) -> Iterator[Flask]:
+    """A testing app (same database and Redis) that delivers mail to `smtp_sink`."""
+    application = make_mail_app(smtp_sink.port)
+    yield application
+    close_mail_app(application)
+
+
+@pytest.fixture
+def mail_client(mail_app: Flask) -> FlaskClient:
+    """A test client on `mail_app`."""
+    return mail_app.test_client()

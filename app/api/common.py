@@ -209,3 +209,9 @@ def pagination_args(max_per_page: int = 100, default_per_page: int = 20) -> tupl
     if problems:
         raise errors.ValidationFailed(details=problems)
     return values["page"], values["per_page"]
+
+
+def query_args(schema: Schema, ignore: tuple[str, ...] = ("page", "per_page")) -> dict[str, Any]:
+    """Validate the query string with `schema` (unknown parameters are a 422), skipping `ignore`."""
+    raw = {key: value for key, value in request.args.items() if key not in ignore}
+    return schema.load(raw)

@@ -10,12 +10,16 @@ from app.api.common import (
     current_user,
     load,
     login_required,
+    pagination_args,
+    query_args,
     request_info,
 )
-from app.envelope import success
+from app.envelope import pagination_meta, success
 from app.extensions import db
 from app.schemas.auth import UserSchema
+from app.schemas.organizations import AuditLogQuerySchema, AuditLogSchema
 from app.schemas.users import AccountDeleteSchema, PasswordChangeSchema, UserUpdateSchema
+from app.security.ratelimit import password_change_limit
 from app.services import users as user_service
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
@@ -29,6 +33,7 @@ def get_me() -> Response:
 
 
 @bp.patch("/me")
+@password_change_limit
 @login_required
 def update_me() -> Response:
     """Update name and/or email (email needs current_password); other fields are refused."""
@@ -46,6 +51,7 @@ def update_me() -> Response:
 
 
 @bp.delete("/me")
+@password_change_limit
 @login_required
 def delete_me() -> Response:
     """Delete the account (confirm with `password`); every session ends."""
@@ -58,6 +64,7 @@ def delete_me() -> Response:
 
 
 @bp.post("/me/password")
+@password_change_limit
 @login_required
 def change_password() -> Response:
     """Change the password; every other session is revoked, this one stays."""
@@ -84,3 +91,17 @@ def list_my_organizations() -> Response:
         for org, membership in user_service.list_user_organizations(current_user())
     ]
     return success({"organizations": items}, "Organizations", meta={"total": len(items)})
+
+
+@bp.get("/me/audit-logs")
+@login_required
+def list_my_audit_logs() -> Response:
+    """Audit rows the caller performed or that targeted their account, newest first (paginated)."""
+    page, per_page = pagination_args()
+    filters = query_args(AuditLogQuerySchema())
+    total, items = user_service.list_my_audit_logs(current_user(), filters, page=page, per_page=per_page)
+    return success(
+        {"audit_logs": AuditLogSchema(many=True).dump(items)},
+        "Audit log",
+        meta=pagination_meta(page, per_page, total),
+    )

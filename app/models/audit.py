@@ -25,6 +25,9 @@ class AuditLog(Base):
         Index("ix_audit_logs_target", "target_type", "target_id"),
         Index("ix_audit_logs_action", "action", "id"),
         Index("ix_audit_logs_occurred_at", "occurred_at"),
+        # Serve the org audit-log API's action and time-range filters (migration 0003).
+        Index("ix_audit_logs_org_action", "organization_id", "action", "id"),
+        Index("ix_audit_logs_org_time", "organization_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=True)

@@ -13,6 +13,18 @@ _FORBIDDEN = {chr(c) for c in range(0x00, 0x20) if chr(c) not in "\t\n\r"} | {"\
 _BIDI_OVERRIDES = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"}
 
 
+MAX_COMBINING_RUN = 4  # more marks stacked on one letter is "Zalgo" text, not a real name
+
+
+def _longest_combining_run(text: str) -> int:
+    """The most combining marks stacked on one base character."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.combining(ch) else 0
+        longest = max(longest, run)
+    return longest
+
+
 class SafeString(fields.String):
     """A string without NUL or control characters; optionally single-line, trimmed, NFKC-normalised."""
 
@@ -50,6 +62,10 @@ class SafeString(fields.String):
             raise ValidationError("Must not contain bidirectional override characters.")
         if any(unicodedata.category(ch) in {"Cs", "Co", "Cn"} for ch in text):
             raise ValidationError("Must not contain unassigned or private-use characters.")
+        if _longest_combining_run(text) > MAX_COMBINING_RUN:
+            raise ValidationError(
+                f"Must not stack more than {MAX_COMBINING_RUN} combining marks on one character."
+            )
         if len(text) > self.max_length:
             raise ValidationError(f"Must be at most {self.max_length} characters.")
         if len(text) < self.min_length:
@@ -73,15 +89,43 @@ class Password(fields.String):
         return text
 
 
+# Scripts that legitimately share one domain label (Japanese and Korean writing mix them).
+_COMPATIBLE_SCRIPTS = ({"CJK", "HIRAGANA", "KATAKANA"}, {"CJK", "HANGUL"})
+
+
+def _label_scripts(label: str) -> set[str]:
+    """The scripts of the letters in one domain label (first word of each letter's Unicode name)."""
+    scripts = set()
+    for ch in label:
+        if unicodedata.category(ch).startswith("L"):
+            scripts.add(unicodedata.name(ch, "UNKNOWN").split()[0])
+    return scripts
+
+
+def _is_mixed_script(label: str) -> bool:
+    """True for a label mixing scripts (e.g. Latin with a Cyrillic 'а'): the homoglyph trick."""
+    scripts = _label_scripts(label)
+    return len(scripts) > 1 and not any(scripts <= allowed for allowed in _COMPATIBLE_SCRIPTS)
+
+
 def normalize_email(raw: str) -> str:
-    """Trim, NFKC-normalise and validate an address; returns it with the domain lower-cased."""
+    """Trim, NFKC-normalise and validate an address; returns it with the domain lower-cased.
+
+    Confusables policy: the local part must be ASCII (no SMTPUTF8 mailboxes, so `раypal@` with a
+    Cyrillic 'р' cannot shadow `paypal@`), and an internationalised domain is accepted only when
+    each label is written in one script.
+    """
     text = unicodedata.normalize("NFKC", raw.strip())
     if len(text) > 254:
         raise ValidationError("Email address is too long.")
     try:
-        result = validate_email(text, check_deliverability=False)
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValidationError(f"Not a valid email address: {exc}") from exc
+    if any(_is_mixed_script(label) for label in result.domain.split(".")):
+        raise ValidationError(
+            "Not a valid email address: the domain mixes alphabets (e.g. Latin and Cyrillic)."
+        )
     return result.normalized
 
 

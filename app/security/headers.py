@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from flask import Flask, Response, request
+
+# What the Server header says: no product or version (gunicorn announces "gunicorn").
+SERVER_HEADER = "authy2"
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 PAGE_CSP = (
@@ -31,10 +36,34 @@ def apply_security_headers(response: Response, *, hsts: bool) -> Response:
     return response
 
 
+def neutralise_gunicorn_server_header() -> bool:
+    """Make gunicorn announce SERVER_HEADER instead of "gunicorn"; True when gunicorn is loaded.
+
+    gunicorn writes its own `Server` line before the application's headers and offers no setting
+    for it, so a WSGI app cannot remove it; it reads the text from `gunicorn.http.wsgi.SERVER` when
+    each response starts, which is what this replaces (in the worker that imported the app).
+    """
+    module = sys.modules.get("gunicorn.http.wsgi")
+    if module is None:
+        return False
+    if getattr(module, "SERVER", SERVER_HEADER) != SERVER_HEADER:
+        module.SERVER = SERVER_HEADER  # type: ignore[attr-defined]  # the constant gunicorn reads
+    return True
+
+
 def init_app(app: Flask) -> None:
-    """Register the after_request hook."""
+    """Register the after_request hook (and neutralise gunicorn's Server header if it serves us)."""
     hsts = app.config.get("ENV_NAME") == "production"
+    neutralise_gunicorn_server_header()
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
+        if str(request.environ.get("SERVER_SOFTWARE", "")).startswith("gunicorn"):
+            # gunicorn adds its own Server line; make sure it says SERVER_HEADER (covers --preload,
+            # where the app was imported before the worker loaded gunicorn.http.wsgi).
+            neutralise_gunicorn_server_header()
+        else:
+            # Servers such as waitress only add their own banner when the app sets none. (The
+            # Werkzeug dev server adds "Werkzeug/x Python/y" regardless; it is for development.)
+            response.headers["Server"] = SERVER_HEADER
         return apply_security_headers(response, hsts=hsts)

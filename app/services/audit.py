@@ -7,9 +7,10 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, func, select, text
 
 from app.extensions import db
 from app.models.audit import AuditLog
@@ -124,15 +125,110 @@ def _rows_in_order(batch: int = 5000) -> Iterator[AuditLog]:
 
 def verify_chain() -> tuple[int, ChainProblem | None]:
     """Walk the chain; return (rows checked, first problem or None)."""
+    report = walk_chain()
+    return report.count, report.problem
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of walking the chain: rows checked, the first problem, and the head row."""
+
+    count: int
+    problem: ChainProblem | None
+    head_id: int | None
+    head_hash: str | None
+
+
+def walk_chain(expect_hash: str | None = None) -> ChainReport:
+    """Verify the chain and report its head. With `expect_hash` (a head hash noted earlier), also
+    fail unless a row with that hash is still in the verified chain: this catches the deletion of
+    the newest rows, which the chain alone cannot show."""
     expected_prev = GENESIS_HASH
     count = 0
+    head_id: int | None = None
+    anchor_seen = expect_hash is None
     for row in _rows_in_order():
         count += 1
         if row.prev_hash != expected_prev:
-            return count, ChainProblem(
+            problem = ChainProblem(
                 row.id, "prev_hash does not match the previous row (a row was deleted or inserted)"
             )
+            return ChainReport(count, problem, head_id, expected_prev if head_id is not None else None)
         if compute_hash(row) != row.hash:
-            return count, ChainProblem(row.id, "hash does not match the row's contents (the row was edited)")
+            problem = ChainProblem(row.id, "hash does not match the row's contents (the row was edited)")
+            return ChainReport(count, problem, head_id, expected_prev if head_id is not None else None)
         expected_prev = row.hash
-    return count, None
+        head_id = row.id
+        if not anchor_seen and row.hash == expect_hash:
+            anchor_seen = True
+    head_hash = expected_prev if head_id is not None else None
+    if not anchor_seen:
+        problem = ChainProblem(
+            head_id or 0,
+            "the expected head hash is not in the chain (newer rows were deleted, or the anchor is wrong)",
+        )
+        return ChainReport(count, problem, head_id, head_hash)
+    return ChainReport(count, None, head_id, head_hash)
+
+
+# --- read API ----------------------------------------------------------------------------------
+
+
+def filter_conditions(filters: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """WHERE clauses for the read-API filters: action (exact, or prefix when it ends in `*`),
+    actor (user id), since (inclusive) and until (exclusive)."""
+    conditions: list[ColumnElement[bool]] = []
+    action: str | None = filters.get("action")
+    if action:
+        if action.endswith("*"):
+            conditions.append(AuditLog.action.startswith(action[:-1], autoescape=True))
+        else:
+            conditions.append(AuditLog.action == action)
+    if filters.get("actor") is not None:
+        conditions.append(AuditLog.actor_user_id == filters["actor"])
+    since: datetime | None = filters.get("since")
+    if since is not None:
+        conditions.append(AuditLog.occurred_at >= since)
+    until: datetime | None = filters.get("until")
+    if until is not None:
+        conditions.append(AuditLog.occurred_at < until)
+    return conditions
+
+
+def search(
+    scope: list[ColumnElement[bool]], filters: dict[str, Any], *, page: int, per_page: int
+) -> tuple[int, list[AuditLog]]:
+    """(total, one page of rows newest first) for `scope` plus the read-API `filters`."""
+    where = [*scope, *filter_conditions(filters)]
+    total = db.session.execute(select(func.count()).select_from(AuditLog).where(*where)).scalar_one()
+    rows = (
+        db.session.execute(
+            select(AuditLog)
+            .where(*where)
+            .order_by(AuditLog.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        .scalars()
+        .all()
+    )
+    return total, list(rows)
+
+
+def as_dict(row: AuditLog, *, redact_client: bool = False) -> dict[str, Any]:
+    """A row as plain data for the read APIs; `redact_client` hides another person's ip/user agent."""
+    return {
+        "id": row.id,
+        "occurred_at": row.occurred_at,
+        "action": row.action,
+        "actor_user_id": row.actor_user_id,
+        "organization_id": row.organization_id,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "ip": None if redact_client else row.ip,
+        "user_agent": None if redact_client else row.user_agent,
+        "request_id": row.request_id,
+        "details": row.details,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    }

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app import errors
+from app import errors, metrics
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.user import User
 from app.security import passwords
+from app.security.lockout import get_gate
+from app.security.ratelimit import account_key
 from app.services import audit
 from app.services.context import RequestInfo
 from app.services.users import find_user_by_email
@@ -50,14 +52,31 @@ def start_session(user: User, auth_method: str, ctx: RequestInfo) -> LoginResult
         target_id=record.id,
         details={"method": auth_method},
     )
+    metrics.record_login(auth_method, succeeded=True)
     return LoginResult(user=user, token=token, session=record)
 
 
 def login_with_password(email: str, password: str, ctx: RequestInfo) -> LoginResult:
-    """Check credentials; unknown email, wrong password, SSO-only and inactive accounts fail alike."""
+    """Check credentials; unknown email, wrong password, SSO-only and inactive accounts fail alike.
+
+    Before the password is checked, the address reserves an attempt with the lockout gate; once
+    LOCKOUT_THRESHOLD attempts have failed the address is locked for LOCKOUT_DURATION seconds
+    (429 with Retry-After). Unknown addresses are counted and locked the same way, so neither the
+    answers nor the lock reveal whether an account exists.
+    """
+    gate = get_gate()
+    key = account_key(email, current_app.config["SECRET_KEY"])
+    reservation = gate.reserve(key)
+    if not reservation.allowed:
+        logger.info("login refused: account key locked (retry in %ss)", reservation.retry_after)
+        raise errors.RateLimited(
+            reservation.retry_after,
+            "Too many failed sign-in attempts for this account; try again later",
+        )
     user = find_user_by_email(email)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
+        locked = gate.fail(key, reservation.attempt)
         audit.record(
             "auth.login.failed",
             ctx,
@@ -66,7 +85,24 @@ def login_with_password(email: str, password: str, ctx: RequestInfo) -> LoginRes
             target_id=user.id if user else None,
             details={"reason": "invalid_credentials" if not ok or user is None else "inactive"},
         )
+        if locked:
+            policy = gate.policy
+            audit.record(
+                "auth.account_locked",
+                ctx,
+                actor_user_id=None,
+                target_type="user" if user else None,
+                target_id=user.id if user else None,
+                details={
+                    "failures": policy.threshold,
+                    "window_seconds": policy.window,
+                    "locked_seconds": policy.duration,
+                    "known_account": user is not None,
+                },
+            )
+        metrics.record_login("password", succeeded=False)
         raise errors.InvalidCredentials(commit=True)
+    gate.succeed(key)
     rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
     if user.password_hash and _needs_rehash(user.password_hash, rounds):
         user.password_hash = passwords.hash_password(password)

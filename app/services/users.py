@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app import errors
 from app.extensions import db
+from app.models.audit import AuditLog
 from app.models.base import utcnow
 from app.models.organization import Membership, Organization
 from app.models.user import User
 from app.security import passwords
-from app.services import audit
+from app.services import account, audit
 from app.services.context import RequestInfo
 from app.sessions import get_store
 
@@ -62,6 +64,7 @@ def register_user(email: str, password: str, name: str | None, ctx: RequestInfo)
         db.session.rollback()
         raise _email_taken() from exc
     audit.record("user.registered", ctx, actor_user_id=user.id, target_type="user", target_id=user.id)
+    account.send_verification_email(user, ctx)
     return user
 
 
@@ -89,6 +92,7 @@ def update_profile(
         other = find_user_by_email(email)
         if other is not None and other.id != user.id:
             raise _email_taken()
+        old_email = user.email
         user.email = email
         user.email_verified = False
         changed.append("email")
@@ -106,6 +110,10 @@ def update_profile(
             target_id=user.id,
             details={"fields": changed},
         )
+    if "email" in changed:
+        # The new address must be proven; the old one hears about the change.
+        account.send_verification_email(user, ctx)
+        account.notify_email_changed(user, old_email)
     return user
 
 
@@ -152,13 +160,45 @@ def list_user_organizations(user: User) -> list[tuple[Organization, Membership]]
 
 
 def delete_account(user: User, password: str | None, ctx: RequestInfo) -> None:
-    """Delete the account after confirming the password; all its sessions are revoked."""
+    """Delete the account after confirming the password; all its sessions are revoked.
+
+    409 (naming the org) when the user is the last owner of an org that has other members;
+    orgs where the user is the only member are deleted with the account.
+    """
     if user.password_hash and (
         password is None or not passwords.verify_password(user.password_hash, password)
     ):
         raise ValidationError({"password": ["Your password is required to delete your account."]})
+    # Imported here: the organizations service imports this module.
+    from app.services.organizations import record_departures, release_user_organizations
+
+    # Row changes first, audit rows last: the audit append lock is held until commit.
+    departures = release_user_organizations(user)
     user_id = user.id
     get_store().revoke_all_for_user(str(user_id))
     db.session.delete(user)
     db.session.flush()
+    record_departures(departures, user_id, ctx)
     audit.record("user.deleted", ctx, actor_user_id=user_id, target_type="user", target_id=user_id)
+
+
+def list_my_audit_logs(
+    user: User, filters: dict[str, Any], *, page: int, per_page: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Audit rows the user performed or that targeted their account, newest first.
+
+    The ip and user agent of rows another person performed (e.g. an admin removing the user from
+    an org) are withheld; anonymous rows (failed logins against the account) keep them.
+    """
+    scope = [
+        or_(
+            AuditLog.actor_user_id == user.id,
+            and_(AuditLog.target_type == "user", AuditLog.target_id == str(user.id)),
+        )
+    ]
+    total, rows = audit.search(scope, filters, page=page, per_page=per_page)
+    items = [
+        audit.as_dict(row, redact_client=row.actor_user_id is not None and row.actor_user_id != user.id)
+        for row in rows
+    ]
+    return total, items

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +27,14 @@ def free_port() -> int:
 class LiveServer:
     """A gunicorn process serving wsgi:app."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None) -> None:
+        # `port` lets a caller put the URL into env first (e.g. PUBLIC_BASE_URL as the OIDC issuer).
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        # A file, not a pipe: nobody drains a pipe while tests run, and one access line per
+        # request would fill it and block the workers.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 gunicorn,
@@ -44,20 +49,25 @@ class LiveServer:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log_text()[-2000:]}")
             try:
-                if requests.get(self.url + "/api/health", timeout=1).status_code in (200, 503):
+                if requests.get(self.url + "/api/health", timeout=5).status_code in (200, 503):
                     return
-            except (requests.ConnectionError, requests.Timeout):
-                # A busy machine may accept the connection before a worker can answer.
+            except requests.RequestException:
+                # Refused before the bind, or a read timeout while a busy machine boots the workers.
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("gunicorn did not start in 30s")
+
+    def log_text(self) -> str:
+        """What the server wrote to stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -66,8 +76,7 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self.log.close()
 
 
 def server_env(**extra: str) -> dict[str, str]:

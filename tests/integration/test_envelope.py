@@ -137,3 +137,10 @@ def test_security_headers_on_api_responses(client):
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/users/me/consents/a%00b", "/api/v1/auth/sessions/x%01y", "/oauth2/x%00"]
+)
+def test_control_characters_in_the_path_are_404_not_500(client, logged_in, path):
+    assert_envelope(client.delete(path, headers=logged_in["headers"]), 404, "NOT_FOUND")

@@ -1,0 +1,1 @@
+"""Load benchmarks (not tests): `python bench/run.py` or `make bench`."""
