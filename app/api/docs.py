@@ -121,7 +121,7 @@ def _data_schema(spec: registry.DataSpec) -> Any:
     """Turn a registry `data` description into a schema apispec can resolve."""
     if spec is None:
         return {"type": "object", "additionalProperties": False}
-    if isinstance(spec, type) and issubclass(spec, Schema):
+    if isinstance(spec, Schema) or (isinstance(spec, type) and issubclass(spec, Schema)):
         return spec
     if isinstance(spec, list):
         return {"type": "array", "items": _data_schema(spec[0])}
@@ -213,8 +213,9 @@ def _operation(app: Flask, rule: Rule, method: str, op: registry.Op) -> dict[str
     if op.description:
         operation["description"] = op.description
     parameters = _path_parameters(rule, op)
-    if op.query is not None:
-        parameters.append({"in": "query", "schema": op.query})
+    queries = op.query if isinstance(op.query, tuple) else (op.query,) if op.query else ()
+    parameters.extend({"in": "query", "schema": query} for query in queries)
+    parameters.extend(copy.deepcopy(list(op.parameters)))
     if parameters:
         operation["parameters"] = parameters
     if op.body is not None:
@@ -222,6 +223,8 @@ def _operation(app: Flask, rule: Rule, method: str, op: registry.Op) -> dict[str
         if op.example is not None:
             media["example"] = op.example
         operation["requestBody"] = {"required": not op.body_optional, "content": {"application/json": media}}
+    elif op.request_body is not None:
+        operation["requestBody"] = copy.deepcopy(op.request_body)
     return operation
 
 

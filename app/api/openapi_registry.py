@@ -31,7 +31,23 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from app.api.external import IdentitySchema
+from app.schemas.account import PasswordForgotSchema, PasswordResetSchema, VerifyEmailSchema
 from app.schemas.auth import LoginSchema, RegisterSchema, SessionSchema, UserSchema
+from app.schemas.contact import ContactSchema
+from app.schemas.oauth_clients import ClientCreateSchema, ClientSchema, ClientUpdateSchema
+from app.schemas.organizations import (
+    AuditLogQuerySchema,
+    AuditLogSchema,
+    MemberAddSchema,
+    MemberListQuerySchema,
+    MemberRoleSchema,
+    MemberSchema,
+    OrganizationCreateSchema,
+    OrganizationSchema,
+    OrganizationUpdateSchema,
+)
+from app.schemas.sso import DiscoverSchema, SsoConnectionPutSchema, SsoConnectionSchema
 from app.schemas.users import AccountDeleteSchema, PasswordChangeSchema, UserUpdateSchema
 
 PUBLIC = "public"
@@ -50,7 +66,8 @@ class Op:
     status: int = 200
     errors: tuple[int, ...] = ()
     auth: str = PUBLIC
-    query: type[Schema] | None = None
+    # Query-string schemas (one, or a tuple: e.g. PageQuerySchema plus the view's filter schema).
+    query: type[Schema] | tuple[type[Schema], ...] | None = None
     meta: type[Schema] | None = None
     summary: str | None = None
     description: str | None = None
@@ -62,6 +79,10 @@ class Op:
     # Routes under /api that are not part of the JSON contract (the docs page and its assets).
     hidden: bool = False
     path_params: dict[str, str] = field(default_factory=dict)
+    # Raw OpenAPI parameter objects for query values a view reads without a schema (redirect legs).
+    parameters: tuple[dict[str, Any], ...] = ()
+    # A raw OpenAPI requestBody for a body that is not JSON (the SAML ACS form POST).
+    request_body: dict[str, Any] | None = None
 
 
 # --- Schemas that exist only to describe responses (the views build these shapes by hand). ---
@@ -113,6 +134,87 @@ class PageQuerySchema(Schema):
     per_page = fields.Integer(validate=validate.Range(min=1, max=100), metadata={"default": 20})
 
 
+class OrganizationViewSchema(OrganizationSchema):
+    """An organization with the caller's role in it and its member count (create and get)."""
+
+    role = fields.String(validate=validate.OneOf(["owner", "admin", "member"]))
+    member_count = fields.Integer()
+
+
+class OrganizationUpdatedSchema(OrganizationSchema):
+    """An organization after a PATCH, with the caller's role in it."""
+
+    role = fields.String(validate=validate.OneOf(["owner", "admin", "member"]))
+
+
+class ClientWithSecretSchema(ClientSchema):
+    """A client just created or with a rotated secret: `client_secret` is shown this once (null for
+    public clients)."""
+
+    client_secret = fields.String(allow_none=True)
+
+
+class ConsentSchema(Schema):
+    """An application the caller approved, and the scopes approved."""
+
+    client_id = fields.String()
+    client_name = fields.String()
+    scope = fields.String()
+    granted_at = fields.DateTime()
+
+
+# The view builds it with the org's slug and PUBLIC_BASE_URL; these only shape the documentation.
+SSO_CONNECTION = SsoConnectionSchema(public_base="", slug="")
+DISCOVERY = {
+    "type": "object",
+    "required": ["sso"],
+    "additionalProperties": False,
+    "properties": {
+        "sso": {"type": "boolean"},
+        "methods": {"type": "array", "items": {"type": "string"}, "description": "When `sso` is false."},
+        "type": {"type": "string", "enum": ["saml", "oidc"]},
+        "organization": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "slug": {"type": "string"}},
+        },
+        "login_url": {"type": "string", "description": "When `sso` is true: send the browser here."},
+    },
+}
+UUID_STRING = {"type": "string", "format": "uuid"}
+
+
+def redirect_to(description: str) -> dict[int, dict[str, Any]]:
+    """A 302 success with its Location header (the browser legs of social login and SSO)."""
+    return {
+        302: {
+            "description": description,
+            "headers": {"Location": {"description": "Where to go next", "schema": {"type": "string"}}},
+        }
+    }
+
+
+def query_param(name: str, description: str, max_length: int = 2048) -> dict[str, Any]:
+    """An optional string query parameter the view reads directly."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "maxLength": max_length},
+    }
+
+
+NEXT_PARAM = query_param("next", "Where to land afterwards; must be under FRONTEND_URL (else ignored).")
+CALLBACK_PARAMS = (
+    query_param("code", "The authorization code."),
+    query_param("state", "The state sent with the authorization request.", 128),
+    query_param("error", "The provider's error code, if it refused."),
+)
+PROVIDER_PARAM = {"provider": "google, github or microsoft (404 unless configured)."}
+ORG_SLUG_PARAM = {"org_slug": "The organization's slug (404 unless it has an enabled connection)."}
+ORG_ID_PARAM = {"org_id": "The organization's id."}
+ORG_ROLE_ERRORS = (403,)  # a member whose role is too weak (non-members get 404)
+
 EXAMPLE_EMAIL = "ada@example.com"
 EXAMPLE_PASSWORD = "Analytical-Engine-1843"  # noqa: S105 - documentation example, not a credential
 
@@ -155,6 +257,208 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
     "users.change_password": Op(auth=SESSION, body=PasswordChangeSchema, data={"sessions_revoked": int}),
     "users.list_my_organizations": Op(
         auth=SESSION, data={"organizations": [MembershipSummarySchema]}, meta=TotalMetaSchema
+    ),
+    "users.list_my_audit_logs": Op(
+        auth=SESSION,
+        query=(PageQuerySchema, AuditLogQuerySchema),
+        data={"audit_logs": [AuditLogSchema]},
+        meta=PageMetaSchema,
+    ),
+    # account (mail flows)
+    "account.verify_email": Op(body=VerifyEmailSchema, data={"email_verified": bool}),
+    "account.resend_verification": Op(auth=SESSION, status=202, errors=(409,)),
+    "account.forgot_password": Op(
+        body=PasswordForgotSchema,
+        status=202,
+        example={"email": EXAMPLE_EMAIL},
+        description="Answers the same whether or not the account exists.",
+    ),
+    "account.reset_password": Op(body=PasswordResetSchema, data={"sessions_revoked": int}),
+    # contact
+    "contact.submit_contact": Op(
+        body=ContactSchema,
+        status=202,
+        data={"enquiry": {"id": UUID_STRING, "type": str}},
+        example={
+            "type": "sales",
+            "name": "Ada Lovelace",
+            "email": EXAMPLE_EMAIL,
+            "message": "We would like a demo.",
+        },
+    ),
+    # organizations
+    "organizations.create_organization": Op(
+        auth=SESSION,
+        body=OrganizationCreateSchema,
+        status=201,
+        data={"organization": OrganizationViewSchema},
+        errors=(409,),
+        example={"name": "Analytical Engines", "slug": "analytical-engines"},
+    ),
+    "organizations.get_organization": Op(
+        auth=SESSION, data={"organization": OrganizationViewSchema}, path_params=ORG_ID_PARAM
+    ),
+    "organizations.update_organization": Op(
+        auth=SESSION,
+        body=OrganizationUpdateSchema,
+        data={"organization": OrganizationUpdatedSchema},
+        errors=(*ORG_ROLE_ERRORS, 409),
+        path_params=ORG_ID_PARAM,
+    ),
+    "organizations.delete_organization": Op(auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM),
+    "organizations.list_members": Op(
+        auth=SESSION,
+        query=(PageQuerySchema, MemberListQuerySchema),
+        data={"members": [MemberSchema]},
+        meta=PageMetaSchema,
+        path_params=ORG_ID_PARAM,
+    ),
+    "organizations.add_member": Op(
+        auth=SESSION,
+        body=MemberAddSchema,
+        status=201,
+        data={"member": MemberSchema},
+        errors=(*ORG_ROLE_ERRORS, 409),
+        path_params=ORG_ID_PARAM,
+    ),
+    "organizations.remove_member": Op(auth=SESSION, errors=(*ORG_ROLE_ERRORS, 409), path_params=ORG_ID_PARAM),
+    "organizations.change_member_role": Op(
+        auth=SESSION,
+        body=MemberRoleSchema,
+        data={"member": MemberSchema},
+        errors=(*ORG_ROLE_ERRORS, 409),
+        path_params=ORG_ID_PARAM,
+    ),
+    "organizations.list_audit_logs": Op(
+        auth=SESSION,
+        query=(PageQuerySchema, AuditLogQuerySchema),
+        data={"audit_logs": [AuditLogSchema]},
+        meta=PageMetaSchema,
+        errors=ORG_ROLE_ERRORS,
+        path_params=ORG_ID_PARAM,
+    ),
+    # OIDC clients of an organization (admins and owners)
+    "oauth_clients.create_client": Op(
+        auth=SESSION,
+        body=ClientCreateSchema,
+        status=201,
+        data={"client": ClientWithSecretSchema},
+        errors=(*ORG_ROLE_ERRORS, 409),
+        path_params=ORG_ID_PARAM,
+        example={"name": "Dashboard", "redirect_uris": ["https://app.example.com/callback"]},
+    ),
+    "oauth_clients.list_clients": Op(
+        auth=SESSION,
+        query=PageQuerySchema,
+        data={"clients": [ClientSchema]},
+        meta=PageMetaSchema,
+        errors=ORG_ROLE_ERRORS,
+        path_params=ORG_ID_PARAM,
+    ),
+    "oauth_clients.get_client": Op(
+        auth=SESSION, data={"client": ClientSchema}, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM
+    ),
+    "oauth_clients.update_client": Op(
+        auth=SESSION,
+        body=ClientUpdateSchema,
+        data={"client": ClientSchema},
+        errors=ORG_ROLE_ERRORS,
+        path_params=ORG_ID_PARAM,
+    ),
+    "oauth_clients.delete_client": Op(auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM),
+    "oauth_clients.rotate_secret": Op(
+        auth=SESSION,
+        data={"client": ClientWithSecretSchema},
+        errors=(400, *ORG_ROLE_ERRORS),
+        path_params=ORG_ID_PARAM,
+        description="400 for a public client (it has no secret).",
+    ),
+    # the caller's OIDC consents
+    "oauth_consents.list_consents": Op(
+        auth=SESSION, data={"consents": [ConsentSchema]}, meta=TotalMetaSchema
+    ),
+    "oauth_consents.revoke_consent": Op(auth=SESSION),
+    # social login and linked identities
+    "external.list_providers": Op(data={"providers": [str]}),
+    "external.external_login": Op(
+        responses=redirect_to("To the provider's authorization page"),
+        errors=(401,),
+        path_params=PROVIDER_PARAM,
+        parameters=(
+            NEXT_PARAM,
+            query_param("link", "`1` links the provider to the signed-in account (needs the cookie).", 8),
+        ),
+    ),
+    "external.external_callback": Op(
+        responses=redirect_to("To FRONTEND_URL (or `next`), with `?error=<code>` on any failure"),
+        path_params=PROVIDER_PARAM,
+        parameters=CALLBACK_PARAMS,
+    ),
+    "external.list_identities": Op(auth=SESSION, data={"identities": [IdentitySchema]}, meta=TotalMetaSchema),
+    "external.unlink_identity": Op(
+        auth=SESSION, errors=(409,), description="409 if it is the caller's last way to sign in."
+    ),
+    # enterprise SSO
+    "sso.get_sso": Op(
+        auth=SESSION, data={"connection": SSO_CONNECTION}, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM
+    ),
+    "sso.put_sso": Op(
+        auth=SESSION,
+        body=SsoConnectionPutSchema,
+        data={"connection": SSO_CONNECTION},
+        errors=(*ORG_ROLE_ERRORS, 409),
+        path_params=ORG_ID_PARAM,
+        example={
+            "type": "oidc",
+            "email_domains": ["example.com"],
+            "issuer": "https://idp.example.com",
+            "client_id": "authy2",
+            "client_secret": "change-me",
+        },
+    ),
+    "sso.delete_sso": Op(auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM),
+    "sso.discover": Op(body=DiscoverSchema, data=DISCOVERY, example={"email": EXAMPLE_EMAIL}),
+    "sso.saml_metadata": Op(
+        responses={
+            200: {
+                "description": "The SP metadata (signed XML)",
+                "content": {"application/samlmetadata+xml": {"schema": {"type": "string"}}},
+            }
+        },
+        path_params=ORG_SLUG_PARAM,
+    ),
+    "sso.saml_login": Op(
+        responses=redirect_to("To the IdP with a signed AuthnRequest"),
+        path_params=ORG_SLUG_PARAM,
+        parameters=(NEXT_PARAM,),
+    ),
+    "sso.saml_acs": Op(
+        responses=redirect_to("To FRONTEND_URL (or RelayState's `next`), `?error=<code>` on any failure"),
+        path_params=ORG_SLUG_PARAM,
+        request_body={
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "SAMLResponse": {"type": "string", "description": "Base64 SAML Response"},
+                            "RelayState": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+    ),
+    "sso.oidc_login": Op(
+        responses=redirect_to("To the organization's OIDC provider"),
+        path_params=ORG_SLUG_PARAM,
+        parameters=(NEXT_PARAM,),
+    ),
+    "sso.oidc_callback": Op(
+        responses=redirect_to("To FRONTEND_URL (or `next`), with `?error=<code>` on any failure"),
+        path_params=ORG_SLUG_PARAM,
+        parameters=CALLBACK_PARAMS,
     ),
     # docs (this module's consumer): not part of the JSON contract
     "docs.openapi_json": Op(hidden=True),
