@@ -110,6 +110,8 @@ def _path_parameters(rule: Rule, op: registry.Op) -> list[dict[str, Any]]:
             schema["format"] = "uuid"
         elif converter == "int":
             schema = {"type": "integer", "minimum": 0}
+        if name in op.path_schemas:
+            schema = copy.deepcopy(op.path_schemas[name])
         param = {"name": name, "in": "path", "required": True, "schema": schema}
         if name in op.path_params:
             param["description"] = op.path_params[name]

@@ -37,6 +37,8 @@ from app.schemas.auth import LoginSchema, RegisterSchema, SessionSchema, UserSch
 from app.schemas.contact import ContactSchema
 from app.schemas.oauth_clients import ClientCreateSchema, ClientSchema, ClientUpdateSchema
 from app.schemas.organizations import (
+    SLUG_MAX,
+    SLUG_RE,
     AuditLogQuerySchema,
     AuditLogSchema,
     MemberAddSchema,
@@ -49,6 +51,7 @@ from app.schemas.organizations import (
 )
 from app.schemas.sso import DiscoverSchema, SsoConnectionPutSchema, SsoConnectionSchema
 from app.schemas.users import AccountDeleteSchema, PasswordChangeSchema, UserUpdateSchema
+from app.services.federation import SOCIAL_PROVIDERS
 
 PUBLIC = "public"
 SESSION = "session"
@@ -79,6 +82,8 @@ class Op:
     # Routes under /api that are not part of the JSON contract (the docs page and its assets).
     hidden: bool = False
     path_params: dict[str, str] = field(default_factory=dict)
+    # JSON Schemas of path parameters where the converter says less than the view accepts.
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Raw OpenAPI parameter objects for query values a view reads without a schema (redirect legs).
     parameters: tuple[dict[str, Any], ...] = ()
     # A raw OpenAPI requestBody for a body that is not JSON (the SAML ACS form POST).
@@ -193,25 +198,35 @@ def redirect_to(description: str) -> dict[int, dict[str, Any]]:
     }
 
 
-def query_param(name: str, description: str, max_length: int = 2048) -> dict[str, Any]:
-    """An optional string query parameter the view reads directly."""
+# Printable ASCII, no space: what OAuth `code`/`state`/`error` are made of (RFC 6749 VSCHAR) and what
+# a `next` URL is once the browser has percent-encoded it.
+VISIBLE_ASCII = r"^[\x21-\x7E]*$"
+
+
+def query_param(name: str, description: str, max_length: int) -> dict[str, Any]:
+    """An optional string query parameter the view reads directly (printable ASCII)."""
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": "string", "maxLength": max_length},
+        "schema": {"type": "string", "maxLength": max_length, "pattern": VISIBLE_ASCII},
     }
 
 
-NEXT_PARAM = query_param("next", "Where to land afterwards; must be under FRONTEND_URL (else ignored).")
+# gunicorn refuses a request line over 4094 bytes (limit_request_line) with its own HTML 400 before
+# the app runs, so the documented maxima keep a route's whole request line inside it even when every
+# character is percent-encoded (x3); tests/integration/test_fuzz_regressions.py checks the sum.
+NEXT_PARAM = query_param("next", "Where to land afterwards; must be under FRONTEND_URL (else ignored).", 1024)
 CALLBACK_PARAMS = (
-    query_param("code", "The authorization code."),
+    query_param("code", "The authorization code.", 960),
     query_param("state", "The state sent with the authorization request.", 128),
-    query_param("error", "The provider's error code, if it refused."),
+    query_param("error", "The provider's error code, if it refused.", 64),
 )
 PROVIDER_PARAM = {"provider": "google, github or microsoft (404 unless configured)."}
+PROVIDER_SCHEMA = {"provider": {"type": "string", "enum": list(SOCIAL_PROVIDERS)}}
 ORG_SLUG_PARAM = {"org_slug": "The organization's slug (404 unless it has an enabled connection)."}
+ORG_SLUG_SCHEMA = {"org_slug": {"type": "string", "pattern": SLUG_RE.pattern, "maxLength": SLUG_MAX}}
 ORG_ID_PARAM = {"org_id": "The organization's id."}
 ORG_ROLE_ERRORS = (403,)  # a member whose role is too weak (non-members get 404)
 
@@ -384,6 +399,7 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
         responses=redirect_to("To the provider's authorization page"),
         errors=(401,),
         path_params=PROVIDER_PARAM,
+        path_schemas=PROVIDER_SCHEMA,
         parameters=(
             NEXT_PARAM,
             query_param("link", "`1` links the provider to the signed-in account (needs the cookie).", 8),
@@ -392,6 +408,7 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
     "external.external_callback": Op(
         responses=redirect_to("To FRONTEND_URL (or `next`), with `?error=<code>` on any failure"),
         path_params=PROVIDER_PARAM,
+        path_schemas=PROVIDER_SCHEMA,
         parameters=CALLBACK_PARAMS,
     ),
     "external.list_identities": Op(auth=SESSION, data={"identities": [IdentitySchema]}, meta=TotalMetaSchema),
@@ -426,15 +443,18 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
             }
         },
         path_params=ORG_SLUG_PARAM,
+        path_schemas=ORG_SLUG_SCHEMA,
     ),
     "sso.saml_login": Op(
         responses=redirect_to("To the IdP with a signed AuthnRequest"),
         path_params=ORG_SLUG_PARAM,
+        path_schemas=ORG_SLUG_SCHEMA,
         parameters=(NEXT_PARAM,),
     ),
     "sso.saml_acs": Op(
         responses=redirect_to("To FRONTEND_URL (or RelayState's `next`), `?error=<code>` on any failure"),
         path_params=ORG_SLUG_PARAM,
+        path_schemas=ORG_SLUG_SCHEMA,
         request_body={
             "required": True,
             "content": {
@@ -453,11 +473,13 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
     "sso.oidc_login": Op(
         responses=redirect_to("To the organization's OIDC provider"),
         path_params=ORG_SLUG_PARAM,
+        path_schemas=ORG_SLUG_SCHEMA,
         parameters=(NEXT_PARAM,),
     ),
     "sso.oidc_callback": Op(
         responses=redirect_to("To FRONTEND_URL (or `next`), with `?error=<code>` on any failure"),
         path_params=ORG_SLUG_PARAM,
+        path_schemas=ORG_SLUG_SCHEMA,
         parameters=CALLBACK_PARAMS,
     ),
     # docs (this module's consumer): not part of the JSON contract
