@@ -228,6 +228,8 @@ PROVIDER_SCHEMA = {"provider": {"type": "string", "enum": list(SOCIAL_PROVIDERS)
 ORG_SLUG_PARAM = {"org_slug": "The organization's slug (404 unless it has an enabled connection)."}
 ORG_SLUG_SCHEMA = {"org_slug": {"type": "string", "pattern": SLUG_RE.pattern, "maxLength": SLUG_MAX}}
 ORG_ID_PARAM = {"org_id": "The organization's id."}
+# Routes whose org_id has no uuid converter (the view parses it; anything else is a 404).
+ORG_ID_SCHEMA = {"org_id": UUID_STRING}
 ORG_ROLE_ERRORS = (403,)  # a member whose role is too weak (non-members get 404)
 
 EXAMPLE_EMAIL = "ada@example.com"
@@ -360,6 +362,7 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
         data={"client": ClientWithSecretSchema},
         errors=(*ORG_ROLE_ERRORS, 409),
         path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
         example={"name": "Dashboard", "redirect_uris": ["https://app.example.com/callback"]},
     ),
     "oauth_clients.list_clients": Op(
@@ -369,9 +372,14 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
         meta=PageMetaSchema,
         errors=ORG_ROLE_ERRORS,
         path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
     ),
     "oauth_clients.get_client": Op(
-        auth=SESSION, data={"client": ClientSchema}, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM
+        auth=SESSION,
+        data={"client": ClientSchema},
+        errors=ORG_ROLE_ERRORS,
+        path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
     ),
     "oauth_clients.update_client": Op(
         auth=SESSION,
@@ -379,13 +387,17 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
         data={"client": ClientSchema},
         errors=ORG_ROLE_ERRORS,
         path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
     ),
-    "oauth_clients.delete_client": Op(auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM),
+    "oauth_clients.delete_client": Op(
+        auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM, path_schemas=ORG_ID_SCHEMA
+    ),
     "oauth_clients.rotate_secret": Op(
         auth=SESSION,
         data={"client": ClientWithSecretSchema},
         errors=(400, *ORG_ROLE_ERRORS),
         path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
         description="400 for a public client (it has no secret).",
     ),
     # the caller's OIDC consents
@@ -417,7 +429,11 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
     ),
     # enterprise SSO
     "sso.get_sso": Op(
-        auth=SESSION, data={"connection": SSO_CONNECTION}, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM
+        auth=SESSION,
+        data={"connection": SSO_CONNECTION},
+        errors=ORG_ROLE_ERRORS,
+        path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
     ),
     "sso.put_sso": Op(
         auth=SESSION,
@@ -425,6 +441,7 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
         data={"connection": SSO_CONNECTION},
         errors=(*ORG_ROLE_ERRORS, 409),
         path_params=ORG_ID_PARAM,
+        path_schemas=ORG_ID_SCHEMA,
         example={
             "type": "oidc",
             "email_domains": ["example.com"],
@@ -433,7 +450,9 @@ REGISTRY: dict[str, Op | dict[str, Op]] = {
             "client_secret": "change-me",
         },
     ),
-    "sso.delete_sso": Op(auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM),
+    "sso.delete_sso": Op(
+        auth=SESSION, errors=ORG_ROLE_ERRORS, path_params=ORG_ID_PARAM, path_schemas=ORG_ID_SCHEMA
+    ),
     "sso.discover": Op(body=DiscoverSchema, data=DISCOVERY, example={"email": EXAMPLE_EMAIL}),
     "sso.saml_metadata": Op(
         responses={

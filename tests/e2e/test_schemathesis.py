@@ -83,7 +83,11 @@ class FuzzUser:
             timeout=10,
         )
         assert resp.status_code == 201, resp.text
+        self.user_id = resp.json()["data"]["user"]["id"]
         self.shared_token = self.login()
+        self.org_id: str | None = None
+        self.client_id: str | None = None
+        self.org_cases = 0
 
     def login(self) -> str:
         """A new session token for this account."""
@@ -98,6 +102,56 @@ class FuzzUser:
     def token_for(self, method: str) -> str:
         """Unsafe calls (logout, revoke, delete, ...) get a throwaway session so others keep theirs."""
         return self.login() if method.upper() in UNSAFE else self.shared_token
+
+    def _create(self, path: str, body: dict[str, Any], key: str, id_field: str) -> str:
+        resp = requests.post(
+            f"{self.base_url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.shared_token}"},
+            timeout=10,
+        )
+        assert resp.status_code == 201, resp.text
+        return resp.json()["data"][key][id_field]
+
+    def organization(self) -> str:
+        """The id of an organization this user owns (re-created after a fuzzed DELETE removed it)."""
+        if self.org_id is None:
+            name = f"Fuzz {uuid.uuid4().hex[:8]}"
+            self.org_id = self._create("/api/v1/organizations", {"name": name}, "organization", "id")
+            self.client_id = None
+        return self.org_id
+
+    def client(self) -> str:
+        """The client_id of an OIDC client of that organization (re-created when deleted)."""
+        if self.client_id is None:
+            body = {"name": "Fuzz client", "redirect_uris": ["https://app.example.com/cb"]}
+            path = f"/api/v1/organizations/{self.organization()}/clients"
+            self.client_id = self._create(path, body, "client", "client_id")
+        return self.client_id
+
+    def use_real_ids(self, case: Any) -> None:
+        """Most org-scoped cases target this user's own organization, client and membership, so the
+        success paths (and their response schemas) are fuzzed too; the rest keep generated ids (404)."""
+        params = case.path_parameters or {}
+        if "org_id" not in params:
+            return
+        self.org_cases += 1
+        if self.org_cases % 4 == 0:
+            return
+        params["org_id"] = self.organization()
+        if "client_id" in params:
+            params["client_id"] = self.client()
+        if "user_id" in params:
+            params["user_id"] = self.user_id
+
+    def after(self, case: Any, status: int) -> None:
+        """Forget what a successful fuzzed DELETE removed, so the next case re-creates it."""
+        if case.method.upper() != "DELETE" or status != 200:
+            return
+        if case.operation.path == "/api/v1/organizations/{org_id}":
+            self.org_id = self.client_id = None
+        elif case.operation.path == "/api/v1/organizations/{org_id}/clients/{client_id}":
+            self.client_id = None
 
 
 def live_schema(live_server, *, with_security_parameters: bool) -> schemathesis.BaseSchema:
@@ -169,7 +223,9 @@ def test_api_conforms_to_its_openapi_document(case, fuzz_user, seen_statuses):
     headers = {}
     if case.operation.definition.raw.get("security"):
         headers["Authorization"] = f"Bearer {fuzz_user.token_for(case.method)}"
+    fuzz_user.use_real_ids(case)
     response = case.call(headers=headers, timeout=15)
+    fuzz_user.after(case, response.status_code)
     seen_statuses[case.operation.label][response.status_code] += 1
     case.validate_response(response, checks=CHECKS, headers=headers)
 
