@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint migrate seed clean bench
+.PHONY: run test install lint migrate seed clean bench openapi fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ run: seed  ## set up and serve on http://$(HOST):$(PORT) (SQLite + SQL session s
 
 test: install  ## run the whole suite against local PostgreSQL and Redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+openapi: install  ## print the OpenAPI document
+	$(BIN)/python manage.py openapi
+
+fuzz: install  ## a longer schemathesis run against the API (SCHEMATHESIS_MAX_EXAMPLES, default 500)
+	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-500} SCHEMATHESIS_REPORT=1 \
+	  $(BIN)/python -m pytest -s tests/e2e/test_schemathesis.py
 
 lint: install
 	$(BIN)/ruff check .

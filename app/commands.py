@@ -46,6 +46,18 @@ def seed_command() -> None:
         click.echo(line)
 
 
+@click.command("openapi")
+def openapi_command() -> None:
+    """Print the OpenAPI document (`python manage.py openapi > openapi.json`)."""
+    import json
+
+    from flask import current_app
+
+    from app.api.docs import build_spec
+
+    click.echo(json.dumps(build_spec(current_app), indent=2, sort_keys=True, ensure_ascii=False))
+
+
 mail_cli = AppGroup("mail", help="The mail outbox: deliver, inspect, requeue.")
 
 
@@ -132,6 +144,7 @@ def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(audit_cli)
     app.cli.add_command(seed_command)
+    app.cli.add_command(openapi_command)
     app.cli.add_command(mail_cli)
     from app.cli_oidc import register as register_oidc
 

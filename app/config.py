@@ -121,6 +121,8 @@ class BaseConfig:
         self.DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
         self.SQLALCHEMY_ENGINE_OPTIONS = self.with_statement_timeout(self.SQLALCHEMY_ENGINE_OPTIONS)
         self.SEED_ON_START = False
+        # /api/openapi.json and the Swagger UI at /api/docs (off by default in production).
+        self.DOCS_ENABLED = env_bool("DOCS_ENABLED", self.default_docs_enabled())
         # Federation (issue 7): social login providers. A provider is enabled when its client id and
         # secret are both set; endpoint URLs are overridable so tests can run against a local provider.
         self.GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
@@ -191,6 +193,10 @@ class BaseConfig:
     def default_cookie_secure(self) -> bool:
         """Whether cookies carry the Secure flag when SESSION_COOKIE_SECURE is unset."""
         return False
+
+    def default_docs_enabled(self) -> bool:
+        """Whether the API docs are served when DOCS_ENABLED is unset."""
+        return True
 
     def default_log_format(self) -> str:
         """Log format when LOG_FORMAT is unset: JSON everywhere but development."""
@@ -292,6 +298,10 @@ class ProductionConfig(BaseConfig):
     def default_cookie_secure(self) -> bool:
         """Cookies are Secure in production unless explicitly disabled."""
         return True
+
+    def default_docs_enabled(self) -> bool:
+        """The API docs are not published in production unless DOCS_ENABLED says so."""
+        return False
 
     def validate(self) -> None:
         """Refuse to start with a missing or default secret, naming the variable."""

@@ -222,11 +222,40 @@ def echo_request_id(response: Response) -> Response:
     return response
 
 
+def envelope_automatic_options(response: Response) -> Response:
+    """Flask's automatic OPTIONS answer (an empty 200 with Allow) gets the envelope under /api too.
+
+    Found by schemathesis: `OPTIONS /api/health` answered with an empty body. Headers (Allow, the
+    CORS preflight ones) are kept; only the empty body is replaced.
+    """
+    if (
+        request.method == "OPTIONS"
+        and request.path.startswith("/api/")
+        and response.status_code == 200
+        and not response.is_streamed
+        and not response.get_data()
+    ):
+        methods = sorted(response.allow)
+        body = {
+            "version": ENVELOPE_VERSION,
+            "success": True,
+            "code": 200,
+            "message": "Allowed methods: " + ", ".join(methods),
+            "request_id": current_request_id(),
+            "data": {"methods": methods},
+            "meta": {},
+        }
+        response.set_data(json.dumps(body, separators=(",", ":")))
+        response.mimetype = "application/json"
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the request-id hooks and every error handler."""
     app.before_request(assign_request_id)
     app.before_request(reject_control_characters_in_path)
     app.after_request(echo_request_id)
+    app.after_request(envelope_automatic_options)
     app.register_error_handler(errors.AppError, handle_app_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)

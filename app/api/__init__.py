@@ -8,6 +8,7 @@ from app.api import (
     account,
     auth,
     contact,
+    docs,
     external,
     health,
     oauth2,
@@ -21,6 +22,7 @@ from app.api import (
 BLUEPRINTS = [health.bp, auth.bp, users.bp, account.bp, contact.bp, organizations.bp]
 BLUEPRINTS += [oauth2.bp, oauth_clients.bp, oauth_consents.bp]
 BLUEPRINTS += [external.bp, sso.bp]
+BLUEPRINTS += [docs.bp]
 
 
 def register_blueprints(app: Flask) -> None:

@@ -65,7 +65,29 @@ def json_body(optional: bool = False) -> dict[str, Any]:
         raise errors.BadRequest("Request body must be a JSON object")
     if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise errors.BadRequest("Request body is nested too deeply")
+    if not _encodable(data):
+        # JSON's \ud800-style escapes can smuggle lone surrogates that no UTF-8 consumer
+        # (bcrypt, the database, email validation) accepts; schemathesis found the 500 this caused.
+        raise errors.BadRequest("Request body contains an invalid Unicode escape (a lone surrogate)")
     return data
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string (and key) in a decoded JSON value can be encoded as UTF-8."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def load(schema: Schema, optional: bool = False) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class UserSchema(Schema):
     name = fields.String(allow_none=True)
     email_verified = fields.Boolean()
     is_active = fields.Boolean()
-    has_password = fields.Method("get_has_password")
+    has_password = fields.Method("get_has_password", metadata={"type": "boolean"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     last_login_at = fields.DateTime(allow_none=True)
