@@ -137,6 +137,7 @@ def test_docs_are_an_enveloped_404_when_disabled(app, path):
 def test_docs_are_off_by_default_in_production(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("ENCRYPTION_KEY", "y" * 40)
+    monkeypatch.setenv("CA_ENCRYPTION_KEY", "z" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
     monkeypatch.delenv("DOCS_ENABLED", raising=False)
     assert create_app("production").config["DOCS_ENABLED"] is False
