@@ -107,27 +107,25 @@ def _consume(row: OneTimeToken) -> None:
 # --- email verification ----------------------------------------------------------------------
 
 
+def _mail_token_link(
+    user: User, purpose: TokenPurpose, ttl: int, template: str, path: str, subject: str
+) -> None:
+    """Issue a single-use token and queue its link to the address stored on the account."""
+    token = issue_token(user, purpose, ttl)
+    text, html = mail.render(
+        template, name=user.name, email=user.email, link=frontend_link(path, token), ttl_text=ttl_text(ttl)
+    )
+    mail.enqueue(kind=template, recipient=user.email, subject=subject, text=text, html=html, sensitive=True)
+
+
 def send_verification_email(user: User, ctx: RequestInfo) -> None:
     """Mail a verification link to the user's current address (flushed; sent after commit).
 
     Not audited by itself: registration and email changes are, and the resend endpoint is.
     """
     ttl = current_app.config["EMAIL_VERIFICATION_TTL"]
-    token = issue_token(user, TokenPurpose.VERIFY_EMAIL, ttl)
-    text, html = mail.render(
-        "verify_email",
-        name=user.name,
-        email=user.email,
-        link=frontend_link(VERIFY_EMAIL_PATH, token),
-        ttl_text=ttl_text(ttl),
-    )
-    mail.enqueue(
-        kind="verify_email",
-        recipient=user.email,
-        subject="Confirm your email address",
-        text=text,
-        html=html,
-        sensitive=True,
+    _mail_token_link(
+        user, TokenPurpose.VERIFY_EMAIL, ttl, "verify_email", VERIFY_EMAIL_PATH, "Confirm your email address"
     )
 
 
@@ -186,22 +184,9 @@ def request_password_reset(email: str, ctx: RequestInfo) -> None:
         )
         audit.record("auth.password_reset.requested", ctx, details={"account_found": False})
         return
-    token = issue_token(user, TokenPurpose.PASSWORD_RESET, ttl)
     # Never the address as typed: a look-alike that matched case-insensitively must not get the link.
-    text, html = mail.render(
-        "password_reset",
-        name=user.name,
-        email=user.email,
-        link=frontend_link(RESET_PASSWORD_PATH, token),
-        ttl_text=ttl_text(ttl),
-    )
-    mail.enqueue(
-        kind="password_reset",
-        recipient=user.email,
-        subject="Reset your password",
-        text=text,
-        html=html,
-        sensitive=True,
+    _mail_token_link(
+        user, TokenPurpose.PASSWORD_RESET, ttl, "password_reset", RESET_PASSWORD_PATH, "Reset your password"
     )
     audit.record(
         "auth.password_reset.requested",
