@@ -59,7 +59,10 @@ def policy_problems(password: str) -> list[str]:
 
 def hash_password(password: str) -> str:
     """bcrypt hash at BCRYPT_LOG_ROUNDS. Callers validate length first (bcrypt 5 raises past 72 bytes)."""
-    return bcrypt.generate_password_hash(password).decode("utf-8")
+    # The cost comes from *this* app's config: Flask-Bcrypt keeps log_rounds on its one global
+    # instance, so the last app created in the process would otherwise decide it for all of them.
+    rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
+    return bcrypt.generate_password_hash(password, rounds=rounds).decode("utf-8")
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -67,3 +67,21 @@ def test_invisible_or_blank_names_are_refused(client, logged_in, name):
     assert body["error"]["details"]["name"] == ["Must not be empty."]
     resp = client.patch("/api/v1/users/me", json={"name": None}, headers=logged_in["headers"])
     assert assert_envelope(resp, 200)["data"]["user"]["name"] is None
+
+
+def test_hash_cost_follows_the_app_even_after_another_app_was_created(app, client):
+    from app import create_app
+
+    create_app("testing", {"BCRYPT_LOG_ROUNDS": 6})  # re-binds the global Flask-Bcrypt instance
+    resp = client.post(
+        "/api/v1/auth/register", json={"email": "cost@example.com", "password": "Correct-Horse-42"}
+    )
+    assert_envelope(resp, 201)
+    with app.app_context():
+        from sqlalchemy import select
+
+        from app.extensions import db
+        from app.models.user import User
+
+        stored = db.session.execute(select(User.password_hash)).scalar_one()
+    assert stored.split("$")[2] == f"{app.config['BCRYPT_LOG_ROUNDS']:02d}"
